@@ -1,0 +1,17 @@
+//! Database schema for authgate, applied at start-up (or by `authgate migrate`).
+//!
+//! Every migration must run unchanged on SQLite and PostgreSQL, so only portable column
+//! types are used: UUIDs, strings, integers, booleans and timestamps with time zone.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_initial::Migration)]
+    }
+}

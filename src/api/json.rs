@@ -1,0 +1,203 @@
+//! JSON request bodies that fail in the contract's shape.
+//!
+//! poem-openapi's own `Json<T>` reports parse failures as free text without naming the field.
+//! `JsonBody<T>` keeps the OpenAPI schema of `T` but parses with serde, tracking the path to a
+//! bad value, so `{"email": 5}` answers `fields.email: ["Must be a string."]`.
+
+use poem::{Request, RequestBody, http::header};
+use poem_openapi::{
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+    payload::{ParsePayload, Payload},
+    registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
+    types::Type,
+};
+use serde::de::DeserializeOwned;
+
+use super::error::{ApiError, ErrorCode};
+
+/// Bodies larger than this are refused with 413 before they are parsed.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub struct JsonBody<T>(pub T);
+
+impl<T: Type> Payload for JsonBody<T> {
+    const CONTENT_TYPE: &'static str = "application/json";
+
+    fn check_content_type(content_type: &str) -> bool {
+        is_json(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+}
+
+impl<T: DeserializeOwned + Send> ParsePayload for JsonBody<T> {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let bytes = body
+            .take()?
+            .into_bytes_limit(MAX_BODY_BYTES)
+            .await
+            .map_err(|err| match err {
+                poem::error::ReadBodyError::PayloadTooLarge => {
+                    ApiError::new(ErrorCode::PayloadTooLarge)
+                }
+                _ => ApiError::new(ErrorCode::InvalidJson)
+                    .with_message("The request body could not be read."),
+            })?;
+        parse(&bytes).map(JsonBody).map_err(Into::into)
+    }
+}
+
+/// Parses a body as `T`, mapping serde's complaints to field errors.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // First as any JSON value: a syntax error is `invalid_json`, a shape error is a field's.
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| ApiError::new(ErrorCode::InvalidJson))?;
+    if !value.is_object() {
+        return Err(ApiError::validation("body", "Must be a JSON object."));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let field = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        ApiError::validation(&field, &describe(err.inner()))
+    })
+}
+
+/// A person-readable sentence for a serde error, without library wording.
+fn describe(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let expected = text
+        .split_once(", expected ")
+        .map(|(_, expected)| expected.split(" at line").next().unwrap_or(expected).trim());
+    match expected {
+        Some(expected) if text.starts_with("invalid type") => {
+            let mut sentence = format!("Must be {expected}.");
+            if let Some(first) = sentence.get_mut(0..1) {
+                first.make_ascii_uppercase();
+            }
+            sentence
+        }
+        _ => "Has an invalid value.".into(),
+    }
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        <Self as Payload>::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: <Self as Payload>::CONTENT_TYPE,
+                schema: <Self as Payload>::schema_ref(),
+            }],
+            required: true,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        // A missing content type is taken as JSON; any other type that is not JSON is refused.
+        match request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+        {
+            Some(content_type) if !is_json(content_type) => {
+                Err(ApiError::new(ErrorCode::UnsupportedMediaType).into())
+            }
+            _ => <Self as ParsePayload>::from_request(request, body).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Login {
+        email: String,
+        #[serde(default)]
+        remember: Option<bool>,
+    }
+
+    fn field_problem(body: &str) -> (String, String) {
+        let err = parse::<Login>(body.as_bytes()).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ValidationFailed);
+        let (field, problems) = err
+            .body()
+            .fields
+            .clone()
+            .unwrap()
+            .into_iter()
+            .next()
+            .unwrap();
+        (field, problems[0].clone())
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        assert_eq!(
+            field_problem(r#"{"email": 5}"#),
+            ("email".into(), "Must be a string.".into())
+        );
+        assert_eq!(
+            field_problem(r#"{"email": "a", "remember": "yes"}"#),
+            ("remember".into(), "Must be a boolean.".into())
+        );
+        assert_eq!(field_problem(r#"[1, 2]"#).0, "body");
+    }
+
+    #[test]
+    fn bad_syntax_is_invalid_json() {
+        for body in ["", "{", "{\"email\": }", "nul"] {
+            assert_eq!(
+                parse::<Login>(body.as_bytes()).unwrap_err().code,
+                ErrorCode::InvalidJson
+            );
+        }
+    }
+
+    #[test]
+    fn json_content_types() {
+        assert!(is_json("application/json"));
+        assert!(is_json("Application/JSON; charset=utf-8"));
+        assert!(is_json("application/merge-patch+json"));
+        assert!(!is_json("text/plain"));
+        assert!(!is_json("application/x-www-form-urlencoded"));
+    }
+}

@@ -1,0 +1,166 @@
+//! The HTTP layer: poem-openapi operations (one file per tag, thin), the error mapping, and
+//! the middleware every response passes through.
+
+pub mod auth;
+pub mod error;
+pub mod json;
+pub mod me;
+pub mod models;
+pub mod password_reset;
+pub mod registration;
+pub mod service;
+pub mod tokens;
+
+use std::{sync::Arc, time::Instant};
+
+use poem::{
+    Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get,
+    http::{HeaderValue, header},
+};
+use poem_openapi::{OpenApiService, Tags};
+use uuid::Uuid;
+
+use crate::app::AppState;
+use error::{ApiError, ErrorCode};
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Register, verify the address with the mailed code, resend codes.
+    Registration,
+    /// Sign in, refresh and sign out.
+    Tokens,
+    /// Forgotten passwords.
+    PasswordReset,
+    /// The signed-in user.
+    Me,
+    /// Keys and discovery for services that verify our tokens offline.
+    Keys,
+    /// Health, readiness and public settings.
+    Service,
+}
+
+type Apis = (
+    registration::RegistrationApi,
+    tokens::TokensApi,
+    password_reset::PasswordResetApi,
+    me::MeApi,
+    service::ServiceApi,
+);
+
+const DESCRIPTION: &str = "\
+Stateless JWT authentication with email one-time codes.
+
+**Flow.** `POST /auth/register` mails a 6-digit code; `POST /auth/verify-otp` with it \
+verifies the address and signs in. Later, `POST /auth/login`. Use the `access` token as \
+`Authorization: Bearer …` (the *Authorize* button above) and exchange the `refresh` token at \
+`POST /auth/token/refresh` before the access token expires. Forgot your password? \
+`POST /auth/forgot-password`, then `POST /auth/reset-password` with the mailed code.
+
+**Errors** all look like `{\"error\": \"<code>\", \"message\": \"…\", \"fields\": {…}}`; \
+`fields` comes only with `validation_failed`. Every operation lists its codes. Responses \
+carry `X-Request-Id` (yours, if you sent one).
+
+**Tokens.** Access tokens are JWTs (`typ: at+jwt`) signed with the key named by `kid`; verify \
+them offline with `/.well-known/jwks.json`.";
+
+/// The OpenAPI service without `servers`: the checked-in document is exactly this.
+pub fn openapi() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (
+            registration::RegistrationApi,
+            tokens::TokensApi,
+            password_reset::PasswordResetApi,
+            me::MeApi,
+            service::ServiceApi,
+        ),
+        "authgate",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(DESCRIPTION)
+}
+
+/// The whole HTTP surface: API, Swagger UI at `/`, the document at `/openapi.json`.
+pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
+    let service = openapi().server(state.config.public_url.clone());
+    let swagger_ui = service.swagger_ui_html();
+    let document = service.spec();
+    Route::new()
+        .at("/", get(fixed("text/html; charset=utf-8", swagger_ui)))
+        .at(
+            "/openapi.json",
+            get(fixed("application/json; charset=utf-8", document)),
+        )
+        .nest("/", service)
+        .data(state)
+        .around(|inner, request| async move { Ok(respond(inner, request).await) })
+}
+
+/// Serves a fixed document, built once at start-up.
+fn fixed(content_type: &'static str, body: String) -> impl Endpoint<Output = Response> {
+    poem::endpoint::make_sync(move |_| {
+        Response::builder()
+            .content_type(content_type)
+            .body(body.clone())
+    })
+}
+
+/// The longest `X-Request-Id` taken from a client; longer or odd ones are replaced.
+const MAX_REQUEST_ID_LENGTH: usize = 128;
+
+/// What every request goes through: body size limit, error shape, request id, security
+/// headers and the access log line.
+async fn respond<E: Endpoint>(inner: Arc<E>, request: Request) -> Response {
+    let started = Instant::now();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= MAX_REQUEST_ID_LENGTH
+                && id.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map_or_else(|| Uuid::new_v4().to_string(), str::to_string);
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let client_ip = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
+
+    let declared_length = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    let mut response = if declared_length.is_some_and(|length| length > json::MAX_BODY_BYTES) {
+        ApiError::new(ErrorCode::PayloadTooLarge).into_response()
+    } else {
+        match inner.call(request).await {
+            Ok(output) => output.into_response(),
+            Err(err) => ApiError::from_poem(err).into_response(),
+        }
+    };
+
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert("x-request-id", value);
+    }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Auth responses are personal and often carry tokens: nothing is cached unless an
+    // operation says otherwise (the JWKS does).
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    tracing::info!(
+        target: "authgate::access",
+        %method,
+        path,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        request_id,
+        client_ip = client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        "request"
+    );
+    response
+}

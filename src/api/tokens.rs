@@ -1,0 +1,239 @@
+//! Signing in, refreshing, signing out, and the public keys other services verify with.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    ApiTags,
+    error::{ApiErrors, error_set},
+    json::JsonBody,
+    models::{Tokens, User, client_info},
+};
+use crate::app::AppState;
+
+pub struct TokensApi;
+
+#[derive(Debug, Default, Object, Deserialize)]
+#[oai(example)]
+#[serde(default)]
+pub struct LoginRequest {
+    pub email: String,
+    pub password: String,
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        Self {
+            email: "jane@example.com".into(),
+            password: "correct horse battery staple".into(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct LoggedIn {
+    pub message: String,
+    pub user: User,
+    #[oai(flatten)]
+    pub tokens: Tokens,
+}
+
+#[derive(ApiResponse)]
+pub enum LoginResponse {
+    /// Signed in: a new session with its token pair.
+    #[oai(status = 200)]
+    Ok(Json<LoggedIn>),
+}
+
+#[derive(Debug, Default, Object, Deserialize)]
+#[oai(example)]
+#[serde(default)]
+pub struct RefreshRequest {
+    /// The refresh token of the latest pair.
+    pub refresh: String,
+}
+
+impl Example for RefreshRequest {
+    fn example() -> Self {
+        Self {
+            refresh: Tokens::example().refresh,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum RefreshResponse {
+    /// A new pair for the same session; the presented refresh token stops working (apart
+    /// from the short reuse interval for concurrent refreshes).
+    #[oai(status = 200)]
+    Ok(Json<Tokens>),
+}
+
+#[derive(ApiResponse)]
+pub enum LogoutResponse {
+    /// The session of this refresh token is over (or never existed).
+    #[oai(status = 204)]
+    LoggedOut,
+}
+
+/// A JSON Web Key Set (RFC 7517).
+#[derive(Debug, Object)]
+pub struct Jwks {
+    /// Public keys with `kty`, `kid`, `alg`, `use: "sig"` and their key members.
+    pub keys: Vec<Value>,
+}
+
+#[derive(ApiResponse)]
+pub enum JwksResponse {
+    /// Every key whose tokens may still be live. Cache for up to 5 minutes; on a token
+    /// with an unknown `kid`, fetch again.
+    #[oai(status = 200)]
+    Ok(Json<Jwks>, #[oai(header = "Cache-Control")] String),
+}
+
+/// OpenID Provider metadata, enough for JWT libraries to discover the keys.
+#[derive(Debug, Object)]
+pub struct Discovery {
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub token_endpoint: String,
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    pub grant_types_supported: Vec<String>,
+    pub response_types_supported: Vec<String>,
+    pub subject_types_supported: Vec<String>,
+    pub claims_supported: Vec<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum DiscoveryResponse {
+    #[oai(status = 200)]
+    Ok(Json<Discovery>),
+}
+
+error_set!(LoginErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
+    InvalidCredentials, EmailNotVerified, AccountDisabled, Overloaded);
+error_set!(RefreshErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
+    InvalidRefreshToken, RefreshTokenReused);
+error_set!(LogoutErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge);
+error_set!(PublicErrors: InternalError);
+
+#[OpenApi(tag = "ApiTags::Tokens")]
+impl TokensApi {
+    /// Sign in with email and password
+    ///
+    /// Opens a session and returns its token pair. An unknown email and a wrong password get
+    /// the same 401 `invalid_credentials` in about the same time. 403 `email_not_verified`
+    /// (with `can_resend_otp: true`) comes only after a correct password.
+    #[oai(path = "/auth/login", method = "post")]
+    async fn login(
+        &self,
+        state: Data<&Arc<AppState>>,
+        request: &Request,
+        body: JsonBody<LoginRequest>,
+    ) -> Result<LoginResponse, ApiErrors<LoginErrors>> {
+        let body = body.0;
+        let signed_in = state
+            .auth
+            .login(&body.email, body.password, client_info(request))
+            .await?;
+        Ok(LoginResponse::Ok(Json(LoggedIn {
+            message: "Signed in.".into(),
+            user: signed_in.account.into(),
+            tokens: signed_in.tokens.into(),
+        })))
+    }
+
+    /// Exchange a refresh token for a new pair
+    ///
+    /// Rotates the refresh token: the presented one stops working and a new one is returned
+    /// with a fresh `AUTHGATE_REFRESH_TTL`, never past the session's absolute limit
+    /// (`AUTHGATE_SESSION_MAX_AGE`). Presenting an already-rotated token within
+    /// `AUTHGATE_REFRESH_REUSE_INTERVAL` of its rotation (two app threads refreshing at once)
+    /// gets a valid pair for the same session; after that it counts as theft: 401
+    /// `refresh_token_reused` and the whole session is revoked.
+    #[oai(path = "/auth/token/refresh", method = "post")]
+    async fn refresh(
+        &self,
+        state: Data<&Arc<AppState>>,
+        body: JsonBody<RefreshRequest>,
+    ) -> Result<RefreshResponse, ApiErrors<RefreshErrors>> {
+        let tokens = state.auth.refresh(&body.0.refresh).await?;
+        Ok(RefreshResponse::Ok(Json(tokens.into())))
+    }
+
+    /// Sign out of one session
+    ///
+    /// Revokes the session the refresh token belongs to. Idempotent: an unknown or already
+    /// revoked token also gets 204. Access tokens of the session stay valid until they
+    /// expire (at most `AUTHGATE_ACCESS_TTL`).
+    #[oai(path = "/auth/logout", method = "post")]
+    async fn logout(
+        &self,
+        state: Data<&Arc<AppState>>,
+        body: JsonBody<RefreshRequest>,
+    ) -> Result<LogoutResponse, ApiErrors<LogoutErrors>> {
+        state.auth.logout(&body.0.refresh).await?;
+        Ok(LogoutResponse::LoggedOut)
+    }
+
+    /// Public signing keys (JWKS)
+    ///
+    /// Verify access tokens offline with these keys: pick the key by the token's `kid`,
+    /// check `alg`, `typ: at+jwt`, `iss`, `aud` and `exp`.
+    #[oai(path = "/.well-known/jwks.json", method = "get", tag = "ApiTags::Keys")]
+    async fn jwks(
+        &self,
+        state: Data<&Arc<AppState>>,
+    ) -> Result<JwksResponse, ApiErrors<PublicErrors>> {
+        Ok(JwksResponse::Ok(
+            Json(Jwks {
+                keys: state.keys.jwks(),
+            }),
+            "public, max-age=300".into(),
+        ))
+    }
+
+    /// OpenID discovery document
+    #[oai(
+        path = "/.well-known/openid-configuration",
+        method = "get",
+        tag = "ApiTags::Keys"
+    )]
+    async fn openid_configuration(
+        &self,
+        state: Data<&Arc<AppState>>,
+    ) -> Result<DiscoveryResponse, ApiErrors<PublicErrors>> {
+        let config = &state.config;
+        let base = &config.public_url;
+        let strings = |items: &[&str]| items.iter().map(|item| item.to_string()).collect();
+        Ok(DiscoveryResponse::Ok(Json(Discovery {
+            issuer: base.clone(),
+            jwks_uri: format!("{base}/.well-known/jwks.json"),
+            token_endpoint: format!("{base}/auth/token/refresh"),
+            id_token_signing_alg_values_supported: vec![config.jwt_algorithm.as_str().to_string()],
+            token_endpoint_auth_methods_supported: strings(&["none"]),
+            grant_types_supported: strings(&["password", "refresh_token"]),
+            response_types_supported: strings(&["token"]),
+            subject_types_supported: strings(&["public"]),
+            claims_supported: strings(&[
+                "iss",
+                "aud",
+                "sub",
+                "iat",
+                "nbf",
+                "exp",
+                "jti",
+                "sid",
+                "email",
+                "email_verified",
+                "role",
+            ]),
+        })))
+    }
+}

@@ -1,0 +1,112 @@
+//! What can go wrong in the domain, in the domain's words. The API layer maps each variant to
+//! the contract's status and error code in one place (`api::error`).
+
+use std::collections::BTreeMap;
+
+use sea_orm::DbErr;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the request failed validation")]
+    Validation(FieldErrors),
+    #[error("this email domain may not register")]
+    EmailDomainNotAllowed,
+    #[error("this role cannot be chosen at registration")]
+    RoleNotAllowed,
+    #[error("a verified account already uses this email")]
+    EmailTaken,
+    #[error("the code is wrong, expired or already used")]
+    InvalidOtp,
+    #[error("too many wrong guesses; the code is burned")]
+    OtpLocked,
+    #[error("the account is already verified")]
+    AlreadyVerified,
+    #[error("a code was mailed to this address moments ago")]
+    ResendTooSoon { retry_after_seconds: u64 },
+    #[error("the mail could not be handed to the mail server")]
+    MailUnavailable,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("the email address is not verified yet")]
+    EmailNotVerified,
+    #[error("the account is disabled")]
+    AccountDisabled,
+    #[error("the refresh token is unknown, expired or revoked")]
+    InvalidRefreshToken,
+    #[error("a rotated refresh token was presented again")]
+    RefreshTokenReused,
+    #[error("authentication is required")]
+    Unauthorized,
+    #[error("not found")]
+    NotFound,
+    #[error("too many password hashes are waiting")]
+    Overloaded { retry_after_seconds: u64 },
+    #[error("the database cannot be reached")]
+    Unavailable(#[source] DbErr),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<DbErr> for AuthError {
+    fn from(err: DbErr) -> Self {
+        if crate::store::is_unreachable(&err) {
+            AuthError::Unavailable(err)
+        } else {
+            AuthError::Internal(format!("database: {err}"))
+        }
+    }
+}
+
+/// Problems with individual fields of a request, reported all at once.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(BTreeMap<String, Vec<String>>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn single(field: &str, problem: impl Into<String>) -> Self {
+        let mut errors = Self::new();
+        errors.add(field, problem);
+        errors
+    }
+
+    pub fn add(&mut self, field: &str, problem: impl Into<String>) {
+        self.0
+            .entry(field.to_string())
+            .or_default()
+            .push(problem.into());
+    }
+
+    /// Records the problem of a parse step and hands back its value, so one pass can gather
+    /// every problem of a request.
+    pub fn check<T>(&mut self, field: &str, result: Result<T, Vec<String>>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(problems) => {
+                for problem in problems {
+                    self.add(field, problem);
+                }
+                None
+            }
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_map(self) -> BTreeMap<String, Vec<String>> {
+        self.0
+    }
+
+    /// `Ok(())` when nothing was recorded.
+    pub fn into_result(self) -> Result<(), AuthError> {
+        if self.is_empty() {
+            Ok(())
+        } else {
+            Err(AuthError::Validation(self))
+        }
+    }
+}

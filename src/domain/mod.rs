@@ -1,0 +1,123 @@
+//! The domain: accounts, codes, passwords and sessions. Nothing here knows about HTTP.
+//!
+//! [`AuthService`] is split by flow over several files: `registration`, `sessions`
+//! (sign-in, refresh, sign-out), `password_reset` and `profile`. Every state change of a
+//! request happens in one transaction; mail goes out only after it commits.
+
+pub mod codes;
+pub mod email;
+pub mod error;
+pub mod hashing;
+pub mod password;
+pub mod password_reset;
+pub mod profile;
+pub mod registration;
+pub mod sessions;
+
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+
+use crate::{
+    clock::Clock,
+    config::Config,
+    mail::{Mail, Mailer},
+    store::{profiles, users},
+    tokens::AccessTokens,
+};
+use codes::Issued;
+use error::AuthError;
+use hashing::HashingPool;
+
+pub struct AuthService {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) config: Arc<Config>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) hashing: Arc<HashingPool>,
+    pub(crate) mailer: Arc<Mailer>,
+    pub(crate) access_tokens: Arc<AccessTokens>,
+}
+
+/// Who is calling, as far as the network tells: recorded on sessions.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A user with their profile: what the API shows as "the user object".
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub user: users::Model,
+    pub profile: profiles::Model,
+}
+
+impl Account {
+    /// True when first and last name are both set.
+    pub fn profile_complete(&self) -> bool {
+        !self.user.first_name.trim().is_empty() && !self.user.last_name.trim().is_empty()
+    }
+}
+
+/// What a client receives on sign-in and refresh.
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: String,
+    pub expires_in: u64,
+    pub refresh_expires_in: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    pub account: Account,
+    pub tokens: TokenPair,
+}
+
+impl AuthService {
+    pub fn new(
+        db: DatabaseConnection,
+        config: Arc<Config>,
+        clock: Arc<dyn Clock>,
+        hashing: Arc<HashingPool>,
+        mailer: Arc<Mailer>,
+        access_tokens: Arc<AccessTokens>,
+    ) -> Self {
+        Self {
+            db,
+            config,
+            clock,
+            hashing,
+            mailer,
+            access_tokens,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    async fn begin(&self) -> Result<DatabaseTransaction, AuthError> {
+        Ok(self.db.begin().await?)
+    }
+
+    /// Mails a freshly issued code. On failure the code stays valid, the cooldown is lifted
+    /// and the caller learns that mail is unavailable.
+    async fn mail_code(
+        &self,
+        email: &email::Email,
+        issued: &Issued,
+        template: fn(&str, std::time::Duration) -> Mail,
+    ) -> Result<(), AuthError> {
+        let Some(code) = &issued.code else {
+            return Ok(());
+        };
+        let mail = template(code.expose(), self.config.otp_ttl);
+        if let Err(err) = self.mailer.send(email.as_str(), mail).await {
+            tracing::error!(error = %err, "a code could not be mailed");
+            self.forget_send(issued).await;
+            return Err(AuthError::MailUnavailable);
+        }
+        Ok(())
+    }
+}

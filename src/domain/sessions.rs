@@ -1,0 +1,260 @@
+//! Signing in, refreshing and signing out.
+//!
+//! A session is one sign-in on one device. Its refresh token rotates on every use: the
+//! presented token is marked rotated and a new one is minted. A rotated token presented again
+//! within the reuse interval is a second app thread that refreshed at the same moment, and gets
+//! a valid pair for the same session; later, it can only be a copy in someone else's hands, so
+//! the whole session is revoked (RFC 9700 §4.14.2).
+
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QuerySelect, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use super::{
+    AuthService, ClientInfo, SignedIn, TokenPair,
+    codes::seconds_until,
+    email::Email,
+    error::{AuthError, FieldErrors},
+    hashing::Verification,
+    password::Password,
+    profile::load_account,
+    registration::find_user,
+};
+use crate::{
+    clock::delta,
+    store::{refresh_tokens, sessions, users},
+    tokens::{access::Subject, refresh},
+};
+
+/// Longest user agent kept on a session; the rest is noise or an attack on storage.
+const MAX_USER_AGENT_CHARS: usize = 512;
+
+impl AuthService {
+    /// Checks email and password and opens a session. Unknown emails cost a full password
+    /// check too, so neither the answer nor its timing tells whether an account exists.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: String,
+        client: ClientInfo,
+    ) -> Result<SignedIn, AuthError> {
+        let mut errors = FieldErrors::new();
+        let email = errors.check("email", Email::parse(email));
+        if password.is_empty() {
+            errors.add("password", "This field is required.");
+        }
+        errors.into_result()?;
+        let email =
+            email.ok_or_else(|| AuthError::Internal("email check lost its value".into()))?;
+        // No password over the size limit was ever accepted, so none can match.
+        let password = Password::for_login(password).ok_or(AuthError::InvalidCredentials)?;
+
+        let Some(user) = find_user(&self.db, &email).await? else {
+            self.hashing.verify_dummy(&password).await?;
+            return Err(AuthError::InvalidCredentials);
+        };
+        let verification = self.hashing.verify(&password, &user.password_hash).await?;
+        if verification == Verification::Mismatch {
+            return Err(AuthError::InvalidCredentials);
+        }
+        if !user.is_active {
+            return Err(AuthError::AccountDisabled);
+        }
+        if !user.is_verified {
+            return Err(AuthError::EmailNotVerified);
+        }
+        let upgraded_hash = match verification {
+            Verification::MatchNeedsRehash => Some(self.hashing.hash(&password).await?),
+            _ => None,
+        };
+
+        let txn = self.begin().await?;
+        let mut changes = user.clone().into_active_model();
+        changes.last_login_at = Set(Some(self.clock.now()));
+        if let Some(hash) = upgraded_hash {
+            changes.password_hash = Set(hash);
+        }
+        let user = changes.update(&txn).await?;
+        let tokens = self.start_session(&txn, &user, &client).await?;
+        txn.commit().await?;
+        let account = load_account(&self.db, user.id)
+            .await?
+            .ok_or(AuthError::InvalidCredentials)?;
+        Ok(SignedIn { account, tokens })
+    }
+
+    /// Opens a session for `user` inside `txn` and mints its first token pair.
+    pub(super) async fn start_session(
+        &self,
+        txn: &DatabaseTransaction,
+        user: &users::Model,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        let now = self.clock.now();
+        let session = sessions::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            user_id: Set(user.id),
+            created_at: Set(now),
+            last_used_at: Set(now),
+            expires_at: Set(now + delta(self.config.session_max_age)),
+            revoked_at: Set(None),
+            user_agent: Set(client
+                .user_agent
+                .as_ref()
+                .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect())),
+            ip: Set(client.ip.clone()),
+        }
+        .insert(txn)
+        .await?;
+        self.mint_pair(txn, &session, user).await
+    }
+
+    /// Exchanges a refresh token for a new pair; see the module documentation for the rules.
+    pub async fn refresh(&self, token: &str) -> Result<TokenPair, AuthError> {
+        let now = self.clock.now();
+        let txn = self.begin().await?;
+        let (presented, session) = refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::TokenHash.eq(refresh::hash(token)))
+            .find_also_related(sessions::Entity)
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+            .and_then(|(token, session)| session.map(|session| (token, session)))
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        if session.revoked_at.is_some() || now >= session.expires_at || now >= presented.expires_at
+        {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        let rotated_at = match presented.rotated_at {
+            Some(rotated_at) => rotated_at,
+            None => {
+                // Compare-and-set: of two requests racing with the same live token, exactly
+                // one rotates it; the other sees it as rotated just now.
+                let rotated = refresh_tokens::Entity::update_many()
+                    .col_expr(refresh_tokens::Column::RotatedAt, Expr::value(now))
+                    .filter(refresh_tokens::Column::Id.eq(presented.id))
+                    .filter(refresh_tokens::Column::RotatedAt.is_null())
+                    .exec(&txn)
+                    .await?;
+                if rotated.rows_affected == 1 {
+                    now
+                } else {
+                    now - TimeDelta::milliseconds(1)
+                }
+            }
+        };
+        if now - rotated_at > delta(self.config.refresh_reuse_interval) {
+            revoke_session(&txn, session.id, now).await?;
+            txn.commit().await?;
+            tracing::warn!(
+                security_event = "refresh_token_reused",
+                session_id = %session.id,
+                user_id = %session.user_id,
+                "a rotated refresh token was replayed; the session is revoked"
+            );
+            return Err(AuthError::RefreshTokenReused);
+        }
+        let user = users::Entity::find_by_id(session.user_id)
+            .one(&txn)
+            .await?
+            .filter(|user| user.is_active)
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        let mut touched = session.clone().into_active_model();
+        touched.last_used_at = Set(now);
+        let session = touched.update(&txn).await?;
+        let tokens = self.mint_pair(&txn, &session, &user).await?;
+        txn.commit().await?;
+        Ok(tokens)
+    }
+
+    /// Ends the session a refresh token belongs to. Unknown tokens are fine: the result the
+    /// client wants, no valid session for this token, already holds.
+    pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
+        let now = self.clock.now();
+        let txn = self.begin().await?;
+        let found = refresh_tokens::Entity::find()
+            .filter(refresh_tokens::Column::TokenHash.eq(refresh::hash(token)))
+            .one(&txn)
+            .await?;
+        if let Some(token) = found {
+            revoke_session(&txn, token.session_id, now).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// A new refresh token for `session` and an access token for `user`.
+    async fn mint_pair(
+        &self,
+        txn: &DatabaseTransaction,
+        session: &sessions::Model,
+        user: &users::Model,
+    ) -> Result<TokenPair, AuthError> {
+        let now = self.clock.now();
+        let refresh_expires_at: DateTime<Utc> =
+            (now + delta(self.config.refresh_ttl)).min(session.expires_at);
+        let minted = refresh::mint();
+        refresh_tokens::ActiveModel {
+            id: Set(Uuid::new_v4()),
+            session_id: Set(session.id),
+            token_hash: Set(minted.hash),
+            created_at: Set(now),
+            expires_at: Set(refresh_expires_at),
+            rotated_at: Set(None),
+        }
+        .insert(txn)
+        .await?;
+        let access = self
+            .access_tokens
+            .issue(&Subject {
+                user_id: user.id,
+                session_id: session.id,
+                email: &user.email,
+                email_verified: user.is_verified,
+                role: &user.role,
+            })
+            .map_err(|err| AuthError::Internal(format!("signing an access token: {err}")))?;
+        Ok(TokenPair {
+            access,
+            refresh: minted.token,
+            expires_in: self.access_tokens.ttl_seconds(),
+            refresh_expires_in: seconds_until(now, refresh_expires_at),
+        })
+    }
+}
+
+/// Marks a session revoked; its refresh tokens stop working with it.
+pub(super) async fn revoke_session(
+    txn: &DatabaseTransaction,
+    session_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .filter(sessions::Column::Id.eq(session_id))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// Revokes every live session of a user, optionally sparing one.
+pub(super) async fn revoke_sessions_of(
+    txn: &DatabaseTransaction,
+    user_id: Uuid,
+    except: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> Result<(), AuthError> {
+    let mut update = sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::RevokedAt.is_null());
+    if let Some(spared) = except {
+        update = update.filter(sessions::Column::Id.ne(spared));
+    }
+    update.exec(txn).await?;
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! The mails authgate sends. The plain-text part carries a code alone on its own line, so a
+//! person can copy it and a test can find it.
+
+use std::time::Duration;
+
+pub struct Mail {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+pub fn verification_code(code: &str, valid_for: Duration) -> Mail {
+    code_mail(
+        "Verify your email address",
+        "Use this code to verify your email address:",
+        code,
+        valid_for,
+    )
+}
+
+pub fn password_reset_code(code: &str, valid_for: Duration) -> Mail {
+    code_mail(
+        "Reset your password",
+        "Use this code to reset your password:",
+        code,
+        valid_for,
+    )
+}
+
+pub fn password_changed() -> Mail {
+    let text = "Your password was changed and every signed-in device was signed out.\n\
+                If this was not you, reset your password at once.";
+    Mail {
+        subject: "Your password was changed".into(),
+        text: text.into(),
+        html: paragraphs(text),
+    }
+}
+
+fn code_mail(subject: &str, lead: &str, code: &str, valid_for: Duration) -> Mail {
+    let minutes = valid_for.as_secs().div_ceil(60);
+    let footer = format!(
+        "The code expires in {minutes} minute{}. If you did not ask for it, ignore this mail.",
+        if minutes == 1 { "" } else { "s" }
+    );
+    Mail {
+        subject: subject.into(),
+        text: format!("{lead}\n\n{code}\n\n{footer}\n"),
+        html: format!(
+            "<p>{lead}</p>\n<p style=\"font-size:24px;font-weight:bold;letter-spacing:4px\">{code}</p>\n<p>{footer}</p>\n"
+        ),
+    }
+}
+
+fn paragraphs(text: &str) -> String {
+    text.lines()
+        .map(|line| format!("<p>{line}</p>\n"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_stands_alone_on_its_line() {
+        let mail = verification_code("042917", Duration::from_secs(600));
+        assert!(mail.subject.contains("Verify"));
+        assert!(mail.text.lines().any(|line| line == "042917"));
+        assert!(mail.text.contains("10 minutes"));
+        assert!(
+            password_reset_code("1", Duration::from_secs(60))
+                .subject
+                .contains("Reset")
+        );
+        assert!(password_changed().subject.contains("changed"));
+    }
+}

@@ -1,0 +1,148 @@
+//! Access tokens: short-lived JWTs (RFC 9068 profile) signed with the current key.
+//!
+//! They are stateless: verification needs only the key set in memory, never the database.
+//! Expiry is checked against the injected clock rather than inside jsonwebtoken, so tests can
+//! move time and every instance judges a token by the same rule.
+
+use std::{sync::Arc, time::Duration};
+
+use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::keys::KeyRing;
+use crate::clock::Clock;
+
+/// `typ` header of access tokens (RFC 9068 §2.1), so an ID token or any other JWT signed by
+/// the same key can never pass as one.
+pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
+/// Tolerated clock difference between instances for `nbf`: a token minted by an instance
+/// whose clock runs slightly ahead is still usable at once. `exp` gets no leeway: a token
+/// must not outlive its session's revocation by more than its stated lifetime.
+const NOT_BEFORE_LEEWAY_SECONDS: i64 = 5;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The user id.
+    pub sub: Uuid,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub jti: Uuid,
+    /// The session (refresh token family) this token was minted for.
+    pub sid: Uuid,
+    pub email: String,
+    pub email_verified: bool,
+    pub role: String,
+}
+
+/// What an access token is minted for.
+pub struct Subject<'a> {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub email: &'a str,
+    pub email_verified: bool,
+    pub role: &'a str,
+}
+
+/// Why a token was refused. Callers answer 401 whatever the reason; the reason is for logs.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenRejected {
+    #[error("not a JWT, or not one of ours")]
+    Malformed,
+    #[error("the token is not an access token")]
+    WrongType,
+    #[error("no key with this kid")]
+    UnknownKey,
+    #[error("bad signature, issuer, audience or claims")]
+    Invalid,
+    #[error("the token has expired or is not valid yet")]
+    OutsideLifetime,
+}
+
+pub struct AccessTokens {
+    keys: Arc<KeyRing>,
+    issuer: String,
+    audience: String,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl AccessTokens {
+    pub fn new(
+        keys: Arc<KeyRing>,
+        issuer: String,
+        audience: String,
+        ttl: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            keys,
+            issuer,
+            audience,
+            ttl,
+            clock,
+        }
+    }
+
+    pub fn ttl_seconds(&self) -> u64 {
+        self.ttl.as_secs()
+    }
+
+    pub fn issue(&self, subject: &Subject<'_>) -> Result<String, jsonwebtoken::errors::Error> {
+        let key = self.keys.current();
+        let now = self.clock.now().timestamp();
+        let claims = AccessClaims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: subject.user_id,
+            iat: now,
+            nbf: now,
+            exp: now + self.ttl.as_secs() as i64,
+            jti: Uuid::new_v4(),
+            sid: subject.session_id,
+            email: subject.email.to_string(),
+            email_verified: subject.email_verified,
+            role: subject.role.to_string(),
+        };
+        let mut header = Header::new(key.jwt_algorithm());
+        header.typ = Some(ACCESS_TOKEN_TYPE.into());
+        header.kid = Some(key.kid.clone());
+        encode(&header, &claims, &key.encoding)
+    }
+
+    pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejected> {
+        let header = decode_header(token).map_err(|_| TokenRejected::Malformed)?;
+        let typ = header
+            .typ
+            .as_deref()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if typ != ACCESS_TOKEN_TYPE && typ != "application/at+jwt" {
+            return Err(TokenRejected::WrongType);
+        }
+        let kid = header.kid.ok_or(TokenRejected::UnknownKey)?;
+        let key = self
+            .keys
+            .find(&kid)
+            .await
+            .ok_or(TokenRejected::UnknownKey)?;
+        // Only the key's own algorithm is accepted: no `none`, no algorithm confusion.
+        let mut validation = Validation::new(key.jwt_algorithm());
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["iss", "aud", "sub", "exp", "nbf", "iat"]);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        let claims = decode::<AccessClaims>(token, &key.decoding, &validation)
+            .map_err(|_| TokenRejected::Invalid)?
+            .claims;
+        let now = self.clock.now().timestamp();
+        if now >= claims.exp || now + NOT_BEFORE_LEEWAY_SECONDS < claims.nbf {
+            return Err(TokenRejected::OutsideLifetime);
+        }
+        Ok(claims)
+    }
+}
