@@ -84,15 +84,40 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let service = openapi().server(state.config.public_url.clone());
     let swagger_ui = service.swagger_ui_html();
     let document = service.spec();
-    Route::new()
-        .at("/", get(fixed("text/html; charset=utf-8", swagger_ui)))
-        .at(
-            "/openapi.json",
-            get(fixed("application/json; charset=utf-8", document)),
-        )
-        .nest("/", service)
-        .data(state)
-        .around(|inner, request| async move { Ok(respond(inner, request).await) })
+    let routes = Route::new().nest("/", service).at(
+        "/openapi.json",
+        get(fixed("application/json; charset=utf-8", document)),
+    );
+    Surface {
+        swagger_ui: get(fixed("text/html; charset=utf-8", swagger_ui)),
+        routes,
+    }
+    .data(state)
+    .around(|inner, request| async move { Ok(respond(inner, request).await) })
+}
+
+/// Nesting the API at "/" claims "/" itself, so the Swagger UI is picked out first.
+struct Surface<U, R> {
+    swagger_ui: U,
+    routes: R,
+}
+
+impl<U: Endpoint, R: Endpoint> Endpoint for Surface<U, R> {
+    type Output = Response;
+
+    async fn call(&self, request: Request) -> poem::Result<Response> {
+        if request.uri().path() == "/" {
+            self.swagger_ui
+                .call(request)
+                .await
+                .map(IntoResponse::into_response)
+        } else {
+            self.routes
+                .call(request)
+                .await
+                .map(IntoResponse::into_response)
+        }
+    }
 }
 
 /// Serves a fixed document, built once at start-up.

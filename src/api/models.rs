@@ -75,7 +75,7 @@ impl Example for User {
         let at = DateTime::parse_from_rfc3339("2026-11-22T09:30:00Z")
             .map_or_else(|_| Utc::now(), |t| t.to_utc());
         User {
-            id: Uuid::from_u128(0x0b6c_4f1e_7a2d_4c3b_9e8f_1a2b3c4d5e6f),
+            id: Uuid::from_u128(0x0b6c_4f1e_7a2d_4c3b_9e8f_1a2b_3c4d_5e6f),
             email: "jane@example.com".into(),
             first_name: "Jane".into(),
             last_name: "Doe".into(),

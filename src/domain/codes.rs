@@ -228,6 +228,8 @@ async fn find_locked(
 
 #[cfg(test)]
 mod tests {
+    use chrono::TimeDelta;
+
     use super::*;
 
     #[test]

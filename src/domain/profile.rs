@@ -1,9 +1,7 @@
 //! The signed-in user's own record: reading it and changing the editable fields.
 
 use chrono::{NaiveDate, Utc};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, QuerySelect, TryIntoModel,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, TryIntoModel};
 use uuid::Uuid;
 
 use super::{Account, AuthService, error::AuthError, error::FieldErrors};
@@ -79,7 +77,7 @@ impl AuthService {
         errors.into_result()?;
 
         let txn = self.begin().await?;
-        let Some(Account { user, profile }) = load_account_locked(&txn, user_id).await? else {
+        let Some(Account { user, profile }) = load_account(&txn, user_id).await? else {
             return Err(AuthError::Unauthorized);
         };
         if !user.is_active {
@@ -125,18 +123,6 @@ pub(super) async fn load_account(
 ) -> Result<Option<Account>, AuthError> {
     let found = users::Entity::find_by_id(user_id)
         .find_also_related(profiles::Entity)
-        .one(db)
-        .await?;
-    Ok(found.map(|(user, profile)| account_of(user, profile)))
-}
-
-async fn load_account_locked(
-    db: &impl sea_orm::ConnectionTrait,
-    user_id: Uuid,
-) -> Result<Option<Account>, AuthError> {
-    let found = users::Entity::find_by_id(user_id)
-        .find_also_related(profiles::Entity)
-        .lock_exclusive()
         .one(db)
         .await?;
     Ok(found.map(|(user, profile)| account_of(user, profile)))

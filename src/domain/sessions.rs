@@ -9,7 +9,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QuerySelect, sea_query::Expr,
+    IntoActiveModel, QueryFilter, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -119,7 +119,6 @@ impl AuthService {
         let (presented, session) = refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TokenHash.eq(refresh::hash(token)))
             .find_also_related(sessions::Entity)
-            .lock_exclusive()
             .one(&txn)
             .await?
             .and_then(|(token, session)| session.map(|session| (token, session)))

@@ -1,0 +1,14 @@
+//! The integration tests: the real app, over HTTP, on SQLite and (with `TEST_DATABASE_URL`)
+//! PostgreSQL. One binary, a module per area.
+
+#[macro_use]
+mod helpers;
+
+mod conventions;
+mod login;
+mod mail;
+mod openapi;
+mod password_reset;
+mod profile;
+mod registration;
+mod tokens;
