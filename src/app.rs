@@ -18,7 +18,8 @@ use crate::{
     tokens::{AccessTokens, KeyRing},
 };
 
-/// How often an instance rereads the signing keys, to pick up rotations made elsewhere.
+/// How often an instance rereads the signing keys, to pick up rotations made elsewhere (and
+/// checks whether automatic rotation is due).
 const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Everything a request handler may need, built once.
@@ -123,13 +124,23 @@ impl BoundServer {
         grace: Duration,
     ) -> std::io::Result<()> {
         let keys = Arc::clone(&self.state.keys);
+        let rotation = self.state.config.key_rotation;
         let reloader = tokio::spawn(async move {
             let mut interval = tokio::time::interval(KEY_RELOAD_INTERVAL);
             interval.tick().await;
             loop {
                 interval.tick().await;
-                if let Err(err) = keys.reload().await {
-                    tracing::warn!(error = %err, "could not reload signing keys");
+                // Rotation due? One instance rotates; the reload inside picks up any rotation.
+                let outcome = match rotation {
+                    Some(max_age) => keys.rotate_if_older_than(max_age).await.map(|rotated| {
+                        if let Some(kid) = rotated {
+                            tracing::info!(kid, "rotated the signing key (AUTHGATE_KEY_ROTATION)");
+                        }
+                    }),
+                    None => keys.reload().await,
+                };
+                if let Err(err) = outcome {
+                    tracing::warn!(error = %err, "could not refresh signing keys");
                 }
             }
         });

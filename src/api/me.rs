@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use poem::web::Data;
+use poem::{Request, web::Data};
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     payload::Json,
@@ -16,11 +16,11 @@ use super::{
     auth::BearerAuth,
     error::{ApiError, ApiErrors, ErrorCode, error_set},
     json::JsonBody,
-    models::User,
+    models::{Tokens, User, client_info},
 };
 use crate::{
     app::AppState,
-    domain::{error::FieldErrors, profile::ProfileChanges},
+    domain::{error::FieldErrors, profile::ProfileChanges, sessions::PasswordChange},
 };
 
 pub struct MeApi;
@@ -73,6 +73,40 @@ impl Example for UpdateMeRequest {
     }
 }
 
+#[derive(Debug, Default, Object, Deserialize)]
+#[oai(example)]
+#[serde(default)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// The same rules as at registration.
+    pub new_password: String,
+    pub confirm_password: String,
+}
+
+impl Example for ChangePasswordRequest {
+    fn example() -> Self {
+        Self {
+            current_password: "correct horse battery staple".into(),
+            new_password: "a new battery staple".into(),
+            confirm_password: "a new battery staple".into(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct PasswordChanged {
+    pub message: String,
+    #[oai(flatten)]
+    pub tokens: Tokens,
+}
+
+#[derive(ApiResponse)]
+pub enum ChangePasswordResponse {
+    /// The password is changed; every session is revoked and this device gets a new one.
+    #[oai(status = 200)]
+    Ok(Json<PasswordChanged>),
+}
+
 #[derive(ApiResponse)]
 pub enum MeResponse {
     /// The signed-in user.
@@ -81,6 +115,8 @@ pub enum MeResponse {
 }
 
 error_set!(MeErrors: Unauthorized);
+error_set!(ChangePasswordErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
+    Unauthorized, InvalidCredentials, Overloaded);
 error_set!(UpdateMeErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge, Unauthorized);
 
 /// Fields of the user object that only the service sets.
@@ -137,6 +173,35 @@ impl MeApi {
         body: JsonBody<UpdateMeRequest>,
     ) -> Result<MeResponse, ApiErrors<UpdateMeErrors>> {
         update(&state, auth, body.0).await
+    }
+
+    /// Change your password
+    ///
+    /// Needs the current password (401 `invalid_credentials` when wrong). Every session of
+    /// the account is revoked and this device gets a new token pair, so whoever else knew the
+    /// old password is signed out everywhere. A notice is mailed.
+    #[oai(path = "/auth/change-password", method = "post")]
+    async fn change_password(
+        &self,
+        state: Data<&Arc<AppState>>,
+        request: &Request,
+        auth: BearerAuth,
+        body: JsonBody<ChangePasswordRequest>,
+    ) -> Result<ChangePasswordResponse, ApiErrors<ChangePasswordErrors>> {
+        let body = body.0;
+        let change = PasswordChange {
+            current_password: body.current_password,
+            new_password: body.new_password,
+            confirm_password: body.confirm_password,
+        };
+        let tokens = state
+            .auth
+            .change_password(auth.0.sub, change, client_info(request))
+            .await?;
+        Ok(ChangePasswordResponse::Ok(Json(PasswordChanged {
+            message: "Your password was changed.".into(),
+            tokens: tokens.into(),
+        })))
     }
 }
 

@@ -9,6 +9,7 @@ pub mod models;
 pub mod password_reset;
 pub mod registration;
 pub mod service;
+pub mod sessions;
 pub mod tokens;
 
 use std::{sync::Arc, time::Instant};
@@ -33,6 +34,8 @@ pub enum ApiTags {
     PasswordReset,
     /// The signed-in user.
     Me,
+    /// The signed-in user's devices.
+    Sessions,
     /// Keys and discovery for services that verify our tokens offline.
     Keys,
     /// Health, readiness and public settings.
@@ -44,6 +47,7 @@ type Apis = (
     tokens::TokensApi,
     password_reset::PasswordResetApi,
     me::MeApi,
+    sessions::SessionsApi,
     service::ServiceApi,
 );
 
@@ -71,6 +75,7 @@ pub fn openapi() -> OpenApiService<Apis, ()> {
             tokens::TokensApi,
             password_reset::PasswordResetApi,
             me::MeApi,
+            sessions::SessionsApi,
             service::ServiceApi,
         ),
         "authgate",

@@ -12,7 +12,6 @@ use sea_orm::{
     ActiveModelTrait,
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
-    TransactionTrait,
     sea_query::{self, Expr},
 };
 use sha2::{Digest, Sha256};
@@ -47,7 +46,8 @@ impl Purpose {
 pub struct OtpCode(String);
 
 impl OtpCode {
-    fn generate() -> OtpCode {
+    /// Six digits, uniform, from the operating system's CSPRNG.
+    pub fn generate() -> OtpCode {
         OtpCode(format!("{:06}", OsRng.gen_range(0..1_000_000u32)))
     }
 
@@ -63,11 +63,18 @@ pub struct Issued {
     row_id: Uuid,
 }
 
-fn hash_code(row_id: Uuid, code: &str) -> String {
+/// The stored form of a code: SHA-256 over the row id (a per-row salt) and the digits.
+pub fn hash_code(row_id: Uuid, code: &str) -> String {
     let mut hasher = Sha256::new();
     hasher.update(row_id.as_bytes());
     hasher.update(code.as_bytes());
     URL_SAFE_NO_PAD.encode(hasher.finalize())
+}
+
+/// Compares an offered code with a stored hash in constant time.
+pub fn code_matches(row_id: Uuid, offered: &str, stored_hash: &str) -> bool {
+    let offered = hash_code(row_id, offered.trim());
+    offered.as_bytes().ct_eq(stored_hash.as_bytes()).into()
 }
 
 /// Whole seconds from `now` until `until`, rounded up so a client never retries too early.
@@ -166,8 +173,7 @@ impl AuthService {
         if row.attempts >= self.config.otp_max_attempts as i32 {
             return Err(AuthError::OtpLocked);
         }
-        let offered = hash_code(row.id, code.trim());
-        if !bool::from(offered.as_bytes().ct_eq(stored_hash.as_bytes())) {
+        if !code_matches(row.id, code, &stored_hash) {
             // Counted atomically, so parallel guesses cannot exceed the limit.
             OneTimeCodes::update_many()
                 .col_expr(
@@ -206,7 +212,7 @@ impl AuthService {
         code: &str,
         consume: bool,
     ) -> Result<(DatabaseTransaction, one_time_codes::Model), AuthError> {
-        let txn = self.db.begin().await?;
+        let txn = crate::store::begin(&self.db).await?;
         self.check_code(txn, email, purpose, code, consume).await
     }
 }

@@ -16,7 +16,7 @@ pub mod sessions;
 
 use std::sync::Arc;
 
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
 use crate::{
     clock::Clock,
@@ -98,7 +98,19 @@ impl AuthService {
     }
 
     async fn begin(&self) -> Result<DatabaseTransaction, AuthError> {
-        Ok(self.db.begin().await?)
+        Ok(crate::store::begin(&self.db).await?)
+    }
+
+    /// Tells the owner their password changed. The change stands whatever happens to the
+    /// notice, so a failure is only logged.
+    async fn notify_password_changed(&self, email: &str) {
+        if let Err(err) = self
+            .mailer
+            .send(email, crate::mail::templates::password_changed())
+            .await
+        {
+            tracing::error!(error = %err, "the password-changed notice could not be mailed");
+        }
     }
 
     /// Mails a freshly issued code. On failure the code stays valid, the cooldown is lifted

@@ -10,7 +10,7 @@ use super::{
     registration::parse_email_and_code,
     sessions::revoke_sessions_of,
 };
-use crate::{mail::templates, store::users};
+use crate::store::users;
 
 /// What a person sends to set a new password with a reset code, unparsed.
 #[derive(Debug, Default)]
@@ -78,17 +78,10 @@ impl AuthService {
         user.is_verified = Set(true);
         user.updated_at = Set(now);
         user.update(&txn).await?;
-        revoke_sessions_of(&txn, user_id, None, now).await?;
+        revoke_sessions_of(&txn, user_id, now).await?;
         txn.commit().await?;
 
-        // The password is changed whatever happens to this notice.
-        if let Err(err) = self
-            .mailer
-            .send(email.as_str(), templates::password_changed())
-            .await
-        {
-            tracing::error!(error = %err, "the password-changed notice could not be mailed");
-        }
+        self.notify_password_changed(email.as_str()).await;
         Ok(())
     }
 }

@@ -9,7 +9,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, sea_query::Expr,
+    IntoActiveModel, QueryFilter, QueryOrder, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -225,6 +225,142 @@ impl AuthService {
     }
 }
 
+/// A live session as its owner sees it.
+#[derive(Debug, Clone)]
+pub struct SessionView {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    /// When the session's newest refresh token expires, unless it is refreshed again.
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+/// What a signed-in user sends to change their password, unparsed.
+#[derive(Debug, Default)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+    pub confirm_password: String,
+}
+
+impl AuthService {
+    /// The user's sessions that can still be refreshed, newest first.
+    pub async fn sessions_of(&self, user_id: Uuid) -> Result<Vec<SessionView>, AuthError> {
+        self.current_account(user_id).await?;
+        let now = self.clock.now();
+        let rows = sessions::Entity::find()
+            .filter(sessions::Column::UserId.eq(user_id))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .order_by_desc(sessions::Column::LastUsedAt)
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|session| SessionView {
+                // Every refresh mints a token with a fresh lifetime, so the newest token of a
+                // session was minted when it was last used.
+                expires_at: (session.last_used_at + delta(self.config.refresh_ttl))
+                    .min(session.expires_at),
+                id: session.id,
+                created_at: session.created_at,
+                last_used_at: session.last_used_at,
+                user_agent: session.user_agent,
+                ip: session.ip,
+            })
+            .filter(|session| session.expires_at > now)
+            .collect())
+    }
+
+    /// Ends one of the user's own sessions. Someone else's session is as unknown as a
+    /// made-up id: both are 404.
+    pub async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<(), AuthError> {
+        self.current_account(user_id).await?;
+        let now = self.clock.now();
+        let txn = self.begin().await?;
+        let revoked = sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+            .filter(sessions::Column::Id.eq(session_id))
+            .filter(sessions::Column::UserId.eq(user_id))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if revoked.rows_affected == 0 {
+            return Err(AuthError::NotFound);
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Ends every session of the user, on every device.
+    pub async fn end_all_sessions(&self, user_id: Uuid) -> Result<(), AuthError> {
+        self.current_account(user_id).await?;
+        let txn = self.begin().await?;
+        revoke_sessions_of(&txn, user_id, self.clock.now()).await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Changes the password of a signed-in user. Every session ends, and this device gets a
+    /// new one: whoever else knew the old password is signed out everywhere.
+    pub async fn change_password(
+        &self,
+        user_id: Uuid,
+        change: PasswordChange,
+        client: ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        let account = self.current_account(user_id).await?;
+        let email = Email::parse(&account.user.email)
+            .map_err(|_| AuthError::Internal("a stored email no longer parses".into()))?;
+        let mut errors = FieldErrors::new();
+        if change.current_password.is_empty() {
+            errors.add("current_password", "This field is required.");
+        }
+        let new_password = errors.check(
+            "new_password",
+            Password::new_checked(
+                change.new_password.clone(),
+                self.config.password_min_length,
+                &email,
+            ),
+        );
+        if change.confirm_password.is_empty() {
+            errors.add("confirm_password", "This field is required.");
+        } else if change.confirm_password != change.new_password {
+            errors.add("confirm_password", "The two password fields didn't match.");
+        }
+        errors.into_result()?;
+        let new_password = new_password
+            .ok_or_else(|| AuthError::Internal("password check lost its value".into()))?;
+        let current =
+            Password::for_login(change.current_password).ok_or(AuthError::InvalidCredentials)?;
+        if self
+            .hashing
+            .verify(&current, &account.user.password_hash)
+            .await?
+            == Verification::Mismatch
+        {
+            return Err(AuthError::InvalidCredentials);
+        }
+        let new_hash = self.hashing.hash(&new_password).await?;
+
+        let txn = self.begin().await?;
+        let now = self.clock.now();
+        let mut user = account.user.into_active_model();
+        user.password_hash = Set(new_hash);
+        user.updated_at = Set(now);
+        let user = user.update(&txn).await?;
+        revoke_sessions_of(&txn, user_id, now).await?;
+        let tokens = self.start_session(&txn, &user, &client).await?;
+        txn.commit().await?;
+
+        self.notify_password_changed(&user.email).await;
+        Ok(tokens)
+    }
+}
+
 /// Marks a session revoked; its refresh tokens stop working with it.
 pub(super) async fn revoke_session(
     txn: &DatabaseTransaction,
@@ -240,20 +376,17 @@ pub(super) async fn revoke_session(
     Ok(())
 }
 
-/// Revokes every live session of a user, optionally sparing one.
+/// Revokes every live session of a user.
 pub(super) async fn revoke_sessions_of(
     txn: &DatabaseTransaction,
     user_id: Uuid,
-    except: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> Result<(), AuthError> {
-    let mut update = sessions::Entity::update_many()
+    sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now))
         .filter(sessions::Column::UserId.eq(user_id))
-        .filter(sessions::Column::RevokedAt.is_null());
-    if let Some(spared) = except {
-        update = update.filter(sessions::Column::Id.ne(spared));
-    }
-    update.exec(txn).await?;
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
     Ok(())
 }

@@ -21,8 +21,8 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use rand::{RngCore, rngs::OsRng};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -51,6 +51,12 @@ pub struct LoadedKey {
 }
 
 impl LoadedKey {
+    /// A key verifies (and is published) until its tokens can no longer be live.
+    fn is_live(&self, now: DateTime<Utc>, retired_window: Duration) -> bool {
+        self.retired_at
+            .is_none_or(|retired| now < retired + delta(retired_window))
+    }
+
     pub fn jwt_algorithm(&self) -> Algorithm {
         match self.algorithm {
             SigningAlgorithm::EdDsa => Algorithm::EdDSA,
@@ -71,7 +77,7 @@ pub struct KeyRing {
     publish_retired_for: Duration,
     clock: Arc<dyn Clock>,
     keys: RwLock<Arc<KeySet>>,
-    last_reload: Mutex<Instant>,
+    last_reload: Mutex<Option<Instant>>,
 }
 
 /// One row of `authgate keys list`.
@@ -101,7 +107,7 @@ impl KeyRing {
             publish_retired_for,
             clock,
             keys: RwLock::new(Arc::new(keys)),
-            last_reload: Mutex::new(Instant::now()),
+            last_reload: Mutex::new(None),
         })
     }
 
@@ -112,30 +118,44 @@ impl KeyRing {
     /// The key with this `kid`, reloading from the database once if it is not known here yet
     /// (another instance may just have rotated).
     pub async fn find(&self, kid: &str) -> Option<Arc<LoadedKey>> {
-        if let Some(key) = self.snapshot().by_kid.get(kid) {
-            return Some(Arc::clone(key));
+        if let Some(key) = self.live(kid) {
+            return Some(key);
         }
         let due = {
             let mut last = self
                 .last_reload
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let due = last.elapsed() >= RELOAD_FLOOR;
+            let due = last.is_none_or(|at| at.elapsed() >= RELOAD_FLOOR);
             if due {
-                *last = Instant::now();
+                *last = Some(Instant::now());
             }
             due
         };
         if due && let Err(err) = self.reload().await {
             tracing::warn!(error = %err, "could not reload signing keys");
         }
-        self.snapshot().by_kid.get(kid).cloned()
+        self.live(kid)
+    }
+
+    fn live(&self, kid: &str) -> Option<Arc<LoadedKey>> {
+        let now = self.clock.now();
+        self.snapshot()
+            .by_kid
+            .get(kid)
+            .filter(|key| key.is_live(now, self.publish_retired_for))
+            .cloned()
     }
 
     /// Every public key whose tokens may still be live, as JWKs.
     pub fn jwks(&self) -> Vec<Value> {
         let keys = self.snapshot();
-        let mut published: Vec<&Arc<LoadedKey>> = keys.by_kid.values().collect();
+        let now = self.clock.now();
+        let mut published: Vec<&Arc<LoadedKey>> = keys
+            .by_kid
+            .values()
+            .filter(|key| key.is_live(now, self.publish_retired_for))
+            .collect();
         published.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.kid.cmp(&b.kid)));
         published
             .into_iter()
@@ -160,6 +180,37 @@ impl KeyRing {
         let kid = rotate(&self.db, self.algorithm, self.clock.as_ref()).await?;
         self.reload().await?;
         Ok(kid)
+    }
+
+    /// Automatic rotation: replaces the current key once it is `max_age` old. Of several
+    /// instances noticing at once, only the first replaces it; the others pick up its key.
+    pub async fn rotate_if_older_than(
+        &self,
+        max_age: Duration,
+    ) -> Result<Option<String>, AuthError> {
+        self.reload().await?;
+        let current = self.current();
+        if self.clock.now() < current.created_at + delta(max_age) {
+            return Ok(None);
+        }
+        let generated = generate_off_thread(self.algorithm).await?;
+        let now = self.clock.now();
+        let txn = crate::store::begin(&self.db).await?;
+        let retired = SigningKeys::update_many()
+            .col_expr(signing_keys::Column::RetiredAt, Expr::value(now))
+            .filter(signing_keys::Column::Kid.eq(current.kid.as_str()))
+            .filter(signing_keys::Column::RetiredAt.is_null())
+            .exec(&txn)
+            .await?;
+        if retired.rows_affected == 0 {
+            drop(txn);
+            self.reload().await?;
+            return Ok(None);
+        }
+        let kid = insert_key(&txn, self.algorithm, generated, now).await?;
+        txn.commit().await?;
+        self.reload().await?;
+        Ok(Some(kid))
     }
 
     fn snapshot(&self) -> Arc<KeySet> {
@@ -196,19 +247,32 @@ pub async fn rotate(
     algorithm: SigningAlgorithm,
     clock: &dyn Clock,
 ) -> Result<String, AuthError> {
-    let generated = tokio::task::spawn_blocking(move || generate(algorithm))
-        .await
-        .map_err(|err| AuthError::Internal(format!("key generation task: {err}")))??;
+    let generated = generate_off_thread(algorithm).await?;
     let now = clock.now();
-    let txn = db.begin().await?;
+    let txn = crate::store::begin(db).await?;
     SigningKeys::update_many()
-        .col_expr(
-            signing_keys::Column::RetiredAt,
-            sea_orm::sea_query::Expr::value(now),
-        )
+        .col_expr(signing_keys::Column::RetiredAt, Expr::value(now))
         .filter(signing_keys::Column::RetiredAt.is_null())
         .exec(&txn)
         .await?;
+    let kid = insert_key(&txn, algorithm, generated, now).await?;
+    txn.commit().await?;
+    Ok(kid)
+}
+
+/// RSA key generation takes a while: it runs on the blocking pool.
+async fn generate_off_thread(algorithm: SigningAlgorithm) -> Result<GeneratedKey, AuthError> {
+    tokio::task::spawn_blocking(move || generate(algorithm))
+        .await
+        .map_err(|err| AuthError::Internal(format!("key generation task: {err}")))?
+}
+
+async fn insert_key(
+    txn: &DatabaseTransaction,
+    algorithm: SigningAlgorithm,
+    generated: GeneratedKey,
+    now: DateTime<Utc>,
+) -> Result<String, AuthError> {
     let kid = generated.kid.clone();
     SigningKeys::insert(signing_keys::ActiveModel {
         kid: Set(generated.kid),
@@ -218,9 +282,8 @@ pub async fn rotate(
         created_at: Set(now),
         retired_at: Set(None),
     })
-    .exec(&txn)
+    .exec(txn)
     .await?;
-    txn.commit().await?;
     Ok(kid)
 }
 

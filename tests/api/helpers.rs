@@ -279,6 +279,8 @@ impl SmtpSink {
 
 pub struct TestApp {
     pub base: String,
+    /// The database this app runs on; a second instance can share it.
+    pub database_url: String,
     pub client: reqwest::Client,
     pub mail: SmtpSink,
     pub clock: ManualClock,
@@ -304,12 +306,26 @@ impl TestApp {
 
     /// Starts the app with test defaults (cheap argon2, mail to the sink), changed by `adjust`.
     pub async fn spawn_with(db: Db, adjust: impl FnOnce(&mut Config)) -> TestApp {
-        init_logs();
         let scratch = tempfile::tempdir().expect("scratch dir");
-        let (mail, smtp_port) = SmtpSink::start().await;
         let database_url = db.fresh_url(&scratch).await;
+        TestApp::start(database_url, scratch, adjust).await
+    }
+
+    /// A second instance on this app's database, as behind a load balancer.
+    pub async fn spawn_alongside(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let scratch = tempfile::tempdir().expect("scratch dir");
+        TestApp::start(self.database_url.clone(), scratch, adjust).await
+    }
+
+    async fn start(
+        database_url: String,
+        scratch: tempfile::TempDir,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        init_logs();
+        let (mail, smtp_port) = SmtpSink::start().await;
         let variables = HashMap::from([
-            ("DATABASE_URL".to_string(), database_url),
+            ("DATABASE_URL".to_string(), database_url.clone()),
             (
                 "AUTHGATE_MAIL".to_string(),
                 format!("smtp://127.0.0.1:{smtp_port}"),
@@ -336,6 +352,7 @@ impl TestApp {
         ));
         TestApp {
             base: format!("http://{address}"),
+            database_url,
             client: reqwest::Client::builder().build().expect("http client"),
             mail,
             clock,

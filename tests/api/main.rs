@@ -5,10 +5,12 @@
 mod helpers;
 
 mod conventions;
+mod keys;
 mod login;
 mod mail;
 mod openapi;
 mod password_reset;
 mod profile;
 mod registration;
+mod sessions;
 mod tokens;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Db, TestApp};
 
-fn claims_of(token: &str) -> Value {
+pub fn claims_of(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }

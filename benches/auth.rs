@@ -1,0 +1,110 @@
+//! Micro-benchmarks of the costs every request pays: password hashing, token signing and
+//! verification per algorithm, and one-time code issue/check. `cargo bench`; figures and the
+//! machine are in BENCHMARKS.md.
+
+use std::{hint::black_box, sync::Arc, time::Duration};
+
+use authgate::{
+    clock::SystemClock,
+    config::{Argon2Params, SigningAlgorithm},
+    domain::{
+        codes::{OtpCode, code_matches, hash_code},
+        hashing::HashingPool,
+        password::Password,
+    },
+    store,
+    tokens::{AccessTokens, KeyRing, access::Subject},
+};
+use criterion::{Criterion, criterion_group, criterion_main};
+use uuid::Uuid;
+
+fn password_hashing(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let defaults = Argon2Params {
+        memory_kib: 19_456,
+        iterations: 2,
+        lanes: 1,
+    };
+    let pool = HashingPool::new(defaults).unwrap();
+    let password = Password::for_login("correct horse battery staple".into()).unwrap();
+    let hash = runtime.block_on(pool.hash(&password)).unwrap();
+    let mut group = c.benchmark_group("argon2id m=19456,t=2,p=1");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("hash", |b| {
+        b.to_async(&runtime)
+            .iter(|| pool.hash(black_box(&password)))
+    });
+    group.bench_function("verify", |b| {
+        b.to_async(&runtime)
+            .iter(|| pool.verify(black_box(&password), &hash))
+    });
+    group.finish();
+}
+
+fn access_tokens(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut group = c.benchmark_group("access token");
+    for algorithm in [
+        SigningAlgorithm::EdDsa,
+        SigningAlgorithm::Es256,
+        SigningAlgorithm::Rs256,
+    ] {
+        let tokens = runtime.block_on(async {
+            let db = store::connect("sqlite::memory:").await.unwrap();
+            store::migrate(&db).await.unwrap();
+            let keys = KeyRing::start(
+                db,
+                algorithm,
+                Duration::from_secs(300),
+                Arc::new(SystemClock),
+            )
+            .await
+            .unwrap();
+            AccessTokens::new(
+                Arc::new(keys),
+                "http://127.0.0.1:8080".into(),
+                "authgate".into(),
+                Duration::from_secs(300),
+                Arc::new(SystemClock),
+            )
+        });
+        let subject = Subject {
+            user_id: Uuid::new_v4(),
+            session_id: Uuid::new_v4(),
+            email: "jane@example.com",
+            email_verified: true,
+            role: "user",
+        };
+        let token = tokens.issue(&subject).unwrap();
+        group.bench_function(format!("{} sign", algorithm.as_str()), |b| {
+            b.iter(|| tokens.issue(black_box(&subject)))
+        });
+        group.bench_function(format!("{} verify", algorithm.as_str()), |b| {
+            b.to_async(&runtime)
+                .iter(|| tokens.verify(black_box(&token)))
+        });
+    }
+    group.finish();
+}
+
+fn one_time_codes(c: &mut Criterion) {
+    let row = Uuid::new_v4();
+    let code = OtpCode::generate();
+    let stored = hash_code(row, code.expose());
+    let mut group = c.benchmark_group("one-time code");
+    group.bench_function("issue (draw and hash)", |b| {
+        b.iter(|| {
+            let code = OtpCode::generate();
+            hash_code(black_box(row), code.expose())
+        })
+    });
+    group.bench_function("check", |b| {
+        b.iter(|| code_matches(black_box(row), black_box("123456"), &stored))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, password_hashing, access_tokens, one_time_codes);
+criterion_main!(benches);
