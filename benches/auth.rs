@@ -5,10 +5,13 @@
 use std::{hint::black_box, sync::Arc, time::Duration};
 
 use authgate::{
+    app::AppState,
     clock::SystemClock,
-    config::{Argon2Params, SigningAlgorithm},
+    config::{Argon2Params, Config, SigningAlgorithm},
     domain::{
+        ClientInfo,
         codes::{OtpCode, code_matches, hash_code},
+        registration::RegistrationForm,
         hashing::HashingPool,
         password::Password,
     },
@@ -106,5 +109,63 @@ fn one_time_codes(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, password_hashing, access_tokens, one_time_codes);
+/// The refresh path end to end below HTTP: token lookup, rotation, a new refresh token and a
+/// signed access token, in one transaction. SQLite always; PostgreSQL when `TEST_DATABASE_URL`
+/// is set.
+fn refresh(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut databases = vec![("sqlite", "sqlite::memory:".to_string())];
+    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
+        let schema = format!("bench_{}", Uuid::new_v4().simple());
+        runtime.block_on(async {
+            let admin = sea_orm::Database::connect(url.as_str()).await.unwrap();
+            sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE SCHEMA {schema}")).await.unwrap();
+        });
+        databases.push(("postgres", format!("{url}?options=-c%20search_path%3D{schema}")));
+    }
+    let mut group = c.benchmark_group("refresh");
+    for (name, database_url) in databases {
+        let (state, first_token) = runtime.block_on(signed_in_user(&database_url));
+        let token = std::sync::Mutex::new(first_token);
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| async {
+                let current = token.lock().unwrap().clone();
+                let pair = state.auth.refresh(&current).await.unwrap();
+                *token.lock().unwrap() = pair.refresh;
+            })
+        });
+    }
+    group.finish();
+}
+
+async fn signed_in_user(database_url: &str) -> (Arc<AppState>, String) {
+    let mail = std::env::temp_dir().join("authgate-bench-mail");
+    let variables = std::collections::HashMap::from([
+        ("DATABASE_URL", database_url.to_string()),
+        ("AUTHGATE_MAIL", format!("file://{}", mail.display())),
+        ("AUTHGATE_ARGON2", "m=64,t=1,p=1".to_string()),
+    ]);
+    let config = Config::from_lookup(|name| variables.get(name).cloned()).unwrap();
+    let state = AppState::build(config, Arc::new(SystemClock)).await.unwrap();
+    let password = "correct horse battery staple";
+    state
+        .auth
+        .register(RegistrationForm {
+            email: "bench@example.com".into(),
+            password: password.into(),
+            password2: password.into(),
+            ..RegistrationForm::default()
+        })
+        .await
+        .unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&state.db, "UPDATE users SET is_verified = true").await.unwrap();
+    let signed_in = state
+        .auth
+        .login("bench@example.com", password.into(), ClientInfo::default())
+        .await
+        .unwrap();
+    (state, signed_in.tokens.refresh)
+}
+
+criterion_group!(benches, password_hashing, access_tokens, one_time_codes, refresh);
 criterion_main!(benches);
