@@ -11,9 +11,9 @@ use authgate::{
     domain::{
         ClientInfo,
         codes::{OtpCode, code_matches, hash_code},
-        registration::RegistrationForm,
         hashing::HashingPool,
         password::Password,
+        registration::RegistrationForm,
     },
     store,
     tokens::{AccessTokens, KeyRing, access::Subject},
@@ -119,9 +119,17 @@ fn refresh(c: &mut Criterion) {
         let schema = format!("bench_{}", Uuid::new_v4().simple());
         runtime.block_on(async {
             let admin = sea_orm::Database::connect(url.as_str()).await.unwrap();
-            sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE SCHEMA {schema}")).await.unwrap();
+            sea_orm::ConnectionTrait::execute_unprepared(
+                &admin,
+                &format!("CREATE SCHEMA {schema}"),
+            )
+            .await
+            .unwrap();
         });
-        databases.push(("postgres", format!("{url}?options=-c%20search_path%3D{schema}")));
+        databases.push((
+            "postgres",
+            format!("{url}?options=-c%20search_path%3D{schema}"),
+        ));
     }
     let mut group = c.benchmark_group("refresh");
     for (name, database_url) in databases {
@@ -146,7 +154,9 @@ async fn signed_in_user(database_url: &str) -> (Arc<AppState>, String) {
         ("AUTHGATE_ARGON2", "m=64,t=1,p=1".to_string()),
     ]);
     let config = Config::from_lookup(|name| variables.get(name).cloned()).unwrap();
-    let state = AppState::build(config, Arc::new(SystemClock)).await.unwrap();
+    let state = AppState::build(config, Arc::new(SystemClock))
+        .await
+        .unwrap();
     let password = "correct horse battery staple";
     state
         .auth
@@ -158,7 +168,9 @@ async fn signed_in_user(database_url: &str) -> (Arc<AppState>, String) {
         })
         .await
         .unwrap();
-    sea_orm::ConnectionTrait::execute_unprepared(&state.db, "UPDATE users SET is_verified = true").await.unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&state.db, "UPDATE users SET is_verified = true")
+        .await
+        .unwrap();
     let signed_in = state
         .auth
         .login("bench@example.com", password.into(), ClientInfo::default())
@@ -167,5 +179,11 @@ async fn signed_in_user(database_url: &str) -> (Arc<AppState>, String) {
     (state, signed_in.tokens.refresh)
 }
 
-criterion_group!(benches, password_hashing, access_tokens, one_time_codes, refresh);
+criterion_group!(
+    benches,
+    password_hashing,
+    access_tokens,
+    one_time_codes,
+    refresh
+);
 criterion_main!(benches);

@@ -19,8 +19,9 @@ use crate::{
 };
 
 /// How often an instance rereads the signing keys, to pick up rotations made elsewhere (and
-/// checks whether automatic rotation is due).
-const KEY_RELOAD_INTERVAL: Duration = Duration::from_secs(60);
+/// checks whether automatic rotation is due), and purges rate-limit counters whose window has
+/// passed.
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Everything a request handler may need, built once.
 pub struct AppState {
@@ -125,8 +126,9 @@ impl BoundServer {
     ) -> std::io::Result<()> {
         let keys = Arc::clone(&self.state.keys);
         let rotation = self.state.config.key_rotation;
-        let reloader = tokio::spawn(async move {
-            let mut interval = tokio::time::interval(KEY_RELOAD_INTERVAL);
+        let state = Arc::clone(&self.state);
+        let housekeeping = tokio::spawn(async move {
+            let mut interval = tokio::time::interval(HOUSEKEEPING_INTERVAL);
             interval.tick().await;
             loop {
                 interval.tick().await;
@@ -142,12 +144,15 @@ impl BoundServer {
                 if let Err(err) = outcome {
                     tracing::warn!(error = %err, "could not refresh signing keys");
                 }
+                if let Err(err) = state.auth.purge_expired_counters().await {
+                    tracing::warn!(error = %err, "could not purge rate-limit counters");
+                }
             }
         });
         let result = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(api::endpoint(self.state), shutdown, Some(grace))
             .await;
-        reloader.abort();
+        housekeeping.abort();
         result
     }
 }

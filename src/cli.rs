@@ -1,6 +1,6 @@
 //! The command line: `serve` (default), `migrate`, `openapi`, `keys rotate`, `keys list`.
 
-use std::{process::ExitCode, sync::Arc, time::Duration};
+use std::{process::ExitCode, sync::Arc};
 
 use crate::{
     api,
@@ -12,9 +12,6 @@ use crate::{
 };
 
 const USAGE: &str = "usage: authgate [serve | migrate | openapi | keys rotate | keys list]";
-
-/// How long in-flight requests may run on after SIGTERM or SIGINT.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 pub async fn run(args: Vec<String>) -> ExitCode {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -52,6 +49,7 @@ pub async fn run(args: Vec<String>) -> ExitCode {
 
 async fn serve(config: Config) -> Result<(), String> {
     let listen = config.listen.to_string();
+    let grace = config.shutdown_grace;
     let state = AppState::build(config, Arc::new(SystemClock))
         .await
         .map_err(|err| err.to_string())?;
@@ -60,7 +58,7 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|err| err.to_string())?;
     tracing::info!(address = %listen, "authgate is listening; Swagger UI at /");
     server
-        .serve(shutdown_signal(), SHUTDOWN_GRACE)
+        .serve(shutdown_signal(), grace)
         .await
         .map_err(|err| format!("server: {err}"))
 }

@@ -5,6 +5,7 @@
 
 use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
+use ipnet::IpNet;
 use lettre::message::Mailbox;
 
 /// A value that must never reach a log line or a response: `Debug` prints a placeholder.
@@ -72,6 +73,66 @@ pub struct Config {
     pub self_assignable_roles: Vec<String>,
     /// `AUTHGATE_LOG_FORMAT`, default `pretty`.
     pub log_format: LogFormat,
+    /// The `AUTHGATE_LIMIT_*` variables.
+    pub limits: Limits,
+    /// `AUTHGATE_TRUSTED_PROXIES`, default empty: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `AUTHGATE_CORS_ORIGINS`, default empty (no CORS).
+    pub cors_origins: Vec<String>,
+    /// `AUTHGATE_SHUTDOWN_GRACE`, default `30s`: how long requests in flight may finish
+    /// after SIGTERM or SIGINT.
+    pub shutdown_grace: Duration,
+}
+
+/// A limit of `count` events per `window`; `None` where the variable says `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub count: u32,
+    pub window: Duration,
+}
+
+impl FromStr for Limit {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let invalid = || "expected COUNT/WINDOW like 30/5m, or off".to_string();
+        let (count, window) = value.split_once('/').ok_or_else(invalid)?;
+        let count: u32 = count.trim().parse().map_err(|_| invalid())?;
+        let window = positive_duration(window.trim())?;
+        if count == 0 {
+            return Err("the count must be at least 1 (use off to disable)".into());
+        }
+        Ok(Limit { count, window })
+    }
+}
+
+/// Abuse limits (§8), each shared by every instance on the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `AUTHGATE_LIMIT_LOGIN_IP`, default `30/5m`: login attempts from one client IP.
+    pub login_ip: Option<Limit>,
+    /// `AUTHGATE_LIMIT_LOGIN_ACCOUNT`, default `10/15m`: failed logins for one email.
+    pub login_account: Option<Limit>,
+    /// `AUTHGATE_LIMIT_REGISTER_IP`, default `10/1h`: registrations from one client IP.
+    pub register_ip: Option<Limit>,
+    /// `AUTHGATE_LIMIT_OTP_VERIFY_IP`, default `30/5m`: code checks from one client IP.
+    pub otp_verify_ip: Option<Limit>,
+    /// `AUTHGATE_LIMIT_MAIL_ADDRESS`, default `5/1h`: codes mailed to one address.
+    pub mail_address: Option<Limit>,
+    /// `AUTHGATE_LIMIT_REFRESH_SESSION`, default `60/1m`: refreshes of one session.
+    pub refresh_session: Option<Limit>,
+}
+
+impl Limits {
+    /// Every limit off, for tests that are not about limits.
+    pub const OFF: Limits = Limits {
+        login_ip: None,
+        login_account: None,
+        register_ip: None,
+        otp_verify_ip: None,
+        mail_address: None,
+        refresh_session: None,
+    };
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -293,6 +354,41 @@ impl Config {
                 parse_roles,
             )?,
             log_format: vars.parse("AUTHGATE_LOG_FORMAT", "pretty", str::parse)?,
+            limits: Limits {
+                login_ip: vars.parse("AUTHGATE_LIMIT_LOGIN_IP", "30/5m", parse_limit)?,
+                login_account: vars.parse("AUTHGATE_LIMIT_LOGIN_ACCOUNT", "10/15m", parse_limit)?,
+                register_ip: vars.parse("AUTHGATE_LIMIT_REGISTER_IP", "10/1h", parse_limit)?,
+                otp_verify_ip: vars.parse("AUTHGATE_LIMIT_OTP_VERIFY_IP", "30/5m", parse_limit)?,
+                mail_address: vars.parse("AUTHGATE_LIMIT_MAIL_ADDRESS", "5/1h", parse_limit)?,
+                refresh_session: vars.parse(
+                    "AUTHGATE_LIMIT_REFRESH_SESSION",
+                    "60/1m",
+                    parse_limit,
+                )?,
+            },
+            trusted_proxies: vars.parse("AUTHGATE_TRUSTED_PROXIES", "", |v| {
+                comma_list(v)
+                    .map(|item| {
+                        item.parse::<IpNet>()
+                            .or_else(|_| item.parse::<std::net::IpAddr>().map(IpNet::from))
+                            .map_err(|_| format!("{item} is not an address or CIDR range"))
+                    })
+                    .collect()
+            })?,
+            cors_origins: vars.parse("AUTHGATE_CORS_ORIGINS", "", |v| {
+                comma_list(v)
+                    .map(|origin| {
+                        if origin.starts_with("http://") || origin.starts_with("https://") {
+                            Ok(origin.trim_end_matches('/').to_string())
+                        } else {
+                            Err(format!(
+                                "{origin} is not an origin like https://app.example.com"
+                            ))
+                        }
+                    })
+                    .collect()
+            })?,
+            shutdown_grace: vars.parse("AUTHGATE_SHUTDOWN_GRACE", "30s", parse_duration)?,
         };
         Ok(config)
     }
@@ -341,6 +437,13 @@ fn comma_list(value: &str) -> impl Iterator<Item = &str> {
         .split(',')
         .map(str::trim)
         .filter(|item| !item.is_empty())
+}
+
+fn parse_limit(value: &str) -> Result<Option<Limit>, String> {
+    match value {
+        "off" => Ok(None),
+        _ => value.parse().map(Some),
+    }
 }
 
 fn parse_roles(value: &str) -> Result<Vec<String>, String> {
@@ -484,6 +587,69 @@ mod tests {
         assert_eq!(config.self_assignable_roles, vec!["user"]);
         assert_eq!(config.mail, MailTransport::Log);
         assert_eq!(config.log_format, LogFormat::Pretty);
+        let limit = |count, seconds| {
+            Some(Limit {
+                count,
+                window: Duration::from_secs(seconds),
+            })
+        };
+        assert_eq!(
+            config.limits,
+            Limits {
+                login_ip: limit(30, 300),
+                login_account: limit(10, 900),
+                register_ip: limit(10, 3600),
+                otp_verify_ip: limit(30, 300),
+                mail_address: limit(5, 3600),
+                refresh_session: limit(60, 60),
+            }
+        );
+        assert!(config.trusted_proxies.is_empty());
+        assert!(config.cors_origins.is_empty());
+        assert_eq!(config.shutdown_grace, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn limits_proxies_and_origins_parse() {
+        let config = config_with(&[
+            ("AUTHGATE_LIMIT_LOGIN_IP", "off"),
+            ("AUTHGATE_LIMIT_MAIL_ADDRESS", "3/10m"),
+            ("AUTHGATE_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7"),
+            (
+                "AUTHGATE_CORS_ORIGINS",
+                "https://app.example.com/,http://localhost:3000",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(config.limits.login_ip, None);
+        assert_eq!(
+            config.limits.mail_address,
+            Some(Limit {
+                count: 3,
+                window: Duration::from_secs(600)
+            })
+        );
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert!(
+            config.trusted_proxies[1].contains(&"192.168.1.7".parse::<std::net::IpAddr>().unwrap())
+        );
+        assert_eq!(
+            config.cors_origins,
+            vec!["https://app.example.com", "http://localhost:3000"]
+        );
+        for (variable, value) in [
+            ("AUTHGATE_LIMIT_LOGIN_IP", "30"),
+            ("AUTHGATE_LIMIT_LOGIN_IP", "0/5m"),
+            ("AUTHGATE_LIMIT_LOGIN_IP", "x/5m"),
+            ("AUTHGATE_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("AUTHGATE_CORS_ORIGINS", "*"),
+            ("AUTHGATE_SHUTDOWN_GRACE", "soon"),
+        ] {
+            assert_eq!(
+                config_with(&[(variable, value)]).unwrap_err().variable,
+                variable
+            );
+        }
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 429: a code was mailed to this address moments ago.
     ResendTooSoon,
+    /// 429: over an abuse limit; retry after `retry_after` seconds.
+    RateLimited,
     /// 500: a fault of the server's own.
     InternalError,
     /// 503: the mail could not be handed to the mail server.
@@ -90,7 +92,7 @@ impl ErrorCode {
             EmailTaken | AlreadyVerified => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ResendTooSoon => StatusCode::TOO_MANY_REQUESTS,
+            ResendTooSoon | RateLimited => StatusCode::TOO_MANY_REQUESTS,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             MailUnavailable | Overloaded | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -118,6 +120,7 @@ impl ErrorCode {
             PayloadTooLarge => "payload_too_large",
             UnsupportedMediaType => "unsupported_media_type",
             ResendTooSoon => "resend_too_soon",
+            RateLimited => "rate_limited",
             InternalError => "internal_error",
             MailUnavailable => "mail_unavailable",
             Overloaded => "overloaded",
@@ -152,6 +155,7 @@ impl ErrorCode {
             PayloadTooLarge => "The request body is larger than 64 KiB.",
             UnsupportedMediaType => "Send the request body as application/json.",
             ResendTooSoon => "A code was sent moments ago. Wait before asking for another.",
+            RateLimited => "Too many attempts. Wait before trying again.",
             InternalError => "Something went wrong on our side.",
             MailUnavailable => "The mail could not be sent right now. Try again shortly.",
             Overloaded => "The service is busy. Try again in a moment.",
@@ -277,12 +281,19 @@ impl From<AuthError> for ApiError {
             AuthError::ResendTooSoon {
                 retry_after_seconds,
             } => ApiError::new(ErrorCode::ResendTooSoon).with_retry_after(retry_after_seconds),
+            AuthError::RateLimited {
+                retry_after_seconds,
+                ..
+            } => ApiError::new(ErrorCode::RateLimited).with_retry_after(retry_after_seconds),
             AuthError::MailUnavailable => ApiError::new(ErrorCode::MailUnavailable),
             AuthError::InvalidCredentials => ApiError::new(ErrorCode::InvalidCredentials),
             AuthError::EmailNotVerified => ApiError::new(ErrorCode::EmailNotVerified),
             AuthError::AccountDisabled => ApiError::new(ErrorCode::AccountDisabled),
             AuthError::InvalidRefreshToken => ApiError::new(ErrorCode::InvalidRefreshToken),
-            AuthError::RefreshTokenReused => ApiError::new(ErrorCode::RefreshTokenReused),
+            AuthError::RefreshTokenReused => {
+                crate::metrics::count("authgate_refresh_reuse_total", &[]);
+                ApiError::new(ErrorCode::RefreshTokenReused)
+            }
             AuthError::Unauthorized => ApiError::new(ErrorCode::Unauthorized),
             AuthError::NotFound => ApiError::new(ErrorCode::NotFound),
             AuthError::Overloaded {
@@ -433,7 +444,7 @@ fn example_schema(code: ErrorCode) -> MetaSchemaRef {
         ErrorCode::ValidationFailed => {
             ApiError::validation("email", "Enter a valid email address.")
         }
-        ErrorCode::ResendTooSoon | ErrorCode::Overloaded => {
+        ErrorCode::ResendTooSoon | ErrorCode::RateLimited | ErrorCode::Overloaded => {
             ApiError::new(code).with_retry_after(42)
         }
         _ => ApiError::new(code),

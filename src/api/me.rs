@@ -196,7 +196,11 @@ impl MeApi {
         };
         let tokens = state
             .auth
-            .change_password(auth.0.sub, change, client_info(request))
+            .change_password(
+                auth.0.sub,
+                change,
+                &client_info(request, &state.config.trusted_proxies),
+            )
             .await?;
         Ok(ChangePasswordResponse::Ok(Json(PasswordChanged {
             message: "Your password was changed.".into(),

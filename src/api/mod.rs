@@ -16,12 +16,13 @@ use std::{sync::Arc, time::Instant};
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get,
-    http::{HeaderValue, header},
+    http::{HeaderValue, Method, header},
+    middleware::Cors,
 };
 use poem_openapi::{OpenApiService, Tags};
 use uuid::Uuid;
 
-use crate::app::AppState;
+use crate::{app::AppState, metrics};
 use error::{ApiError, ErrorCode};
 
 #[derive(Tags)]
@@ -89,16 +90,82 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let service = openapi().server(state.config.public_url.clone());
     let swagger_ui = service.swagger_ui_html();
     let document = service.spec();
+    let route_names = Arc::new(RouteNames::from_document(&document));
     let routes = Route::new().nest("/", service).at(
         "/openapi.json",
         get(fixed("application/json; charset=utf-8", document)),
     );
-    Surface {
+    let surface = Surface {
         swagger_ui: get(fixed("text/html; charset=utf-8", swagger_ui)),
         routes,
+    };
+    let surface = if state.config.cors_origins.is_empty() {
+        surface.boxed()
+    } else {
+        surface.with(cors(&state.config.cors_origins)).boxed()
+    };
+    let context = Arc::new(RequestContext {
+        state: Arc::clone(&state),
+        route_names,
+    });
+    surface.data(state).around(move |inner, request| {
+        let context = Arc::clone(&context);
+        async move { Ok(respond(inner, request, &context).await) }
+    })
+}
+
+/// Browsers on these origins may call the API, with the bearer token in `Authorization`.
+fn cors(origins: &[String]) -> Cors {
+    Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers(["authorization", "content-type", "x-request-id"])
+        .expose_headers(["x-request-id", "retry-after"])
+        .max_age(600)
+}
+
+/// What the middleware needs besides the request.
+struct RequestContext {
+    state: Arc<AppState>,
+    route_names: Arc<RouteNames>,
+}
+
+/// Route templates (`/auth/sessions/{id}`) for metric labels and logs: raw paths would give
+/// every session id its own time series.
+struct RouteNames(Vec<String>);
+
+impl RouteNames {
+    fn from_document(document: &str) -> RouteNames {
+        let paths = serde_json::from_str::<serde_json::Value>(document)
+            .ok()
+            .and_then(|document| {
+                document["paths"]
+                    .as_object()
+                    .map(|paths| paths.keys().cloned().collect())
+            })
+            .unwrap_or_else(Vec::new);
+        RouteNames([vec!["/".to_string(), "/openapi.json".to_string()], paths].concat())
     }
-    .data(state)
-    .around(|inner, request| async move { Ok(respond(inner, request).await) })
+
+    fn name(&self, path: &str) -> &str {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.0
+            .iter()
+            .find(|template| {
+                let parts: Vec<&str> = template.split('/').collect();
+                parts.len() == segments.len()
+                    && parts.iter().zip(&segments).all(|(part, segment)| {
+                        part == segment || (part.starts_with('{') && part.ends_with('}'))
+                    })
+            })
+            .map_or("unmatched", String::as_str)
+    }
 }
 
 /// Nesting the API at "/" claims "/" itself, so the Swagger UI is picked out first.
@@ -139,7 +206,11 @@ const MAX_REQUEST_ID_LENGTH: usize = 128;
 
 /// What every request goes through: body size limit, error shape, request id, security
 /// headers and the access log line.
-async fn respond<E: Endpoint>(inner: Arc<E>, request: Request) -> Response {
+async fn respond<E: Endpoint>(
+    inner: Arc<E>,
+    request: Request,
+    context: &RequestContext,
+) -> Response {
     let started = Instant::now();
     let request_id = request
         .headers()
@@ -152,8 +223,8 @@ async fn respond<E: Endpoint>(inner: Arc<E>, request: Request) -> Response {
         })
         .map_or_else(|| Uuid::new_v4().to_string(), str::to_string);
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let client_ip = request.remote_addr().as_socket_addr().map(|addr| addr.ip());
+    let route = context.route_names.name(request.uri().path()).to_string();
+    let client_ip = models::client_info(&request, &context.state.config.trusted_proxies).ip;
 
     let declared_length = request
         .headers()
@@ -182,14 +253,17 @@ async fn respond<E: Endpoint>(inner: Arc<E>, request: Request) -> Response {
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    let latency = started.elapsed().as_secs_f64();
+    let status = response.status().as_u16();
+    metrics::observe_request(&route, method.as_str(), status, latency);
     tracing::info!(
         target: "authgate::access",
         %method,
-        path,
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        route,
+        status,
+        latency_ms = latency * 1000.0,
         request_id,
-        client_ip = client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        client_ip = client_ip.unwrap_or_default(),
         "request"
     );
     response

@@ -1,6 +1,9 @@
 //! Response objects shared by several operations: the user object and token pairs.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use std::net::IpAddr;
+
+use ipnet::IpNet;
 use poem::Request;
 use poem_openapi::{Object, types::Example};
 use uuid::Uuid;
@@ -142,17 +145,83 @@ pub struct Message {
     pub message: String,
 }
 
-/// What the network tells about the caller, for session records.
-pub fn client_info(request: &Request) -> ClientInfo {
+/// Longest user agent kept; the rest is noise or an attack on storage.
+const MAX_USER_AGENT_CHARS: usize = 512;
+
+/// What the network tells about the caller. The client IP is the socket peer, unless the peer
+/// is a trusted proxy (`AUTHGATE_TRUSTED_PROXIES`): then `X-Forwarded-For` is read from the
+/// right, skipping trusted hops, and the first untrusted address is the client. Anything an
+/// untrusted peer writes in that header is ignored, so it cannot dodge per-IP limits.
+pub fn client_info(request: &Request, trusted_proxies: &[IpNet]) -> ClientInfo {
+    let forwarded: Vec<&str> = request
+        .headers()
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let ip = request
+        .remote_addr()
+        .as_socket_addr()
+        .map(|peer| client_ip(peer.ip(), &forwarded.join(","), trusted_proxies).to_string());
     ClientInfo {
-        ip: request
-            .remote_addr()
-            .as_socket_addr()
-            .map(|addr| addr.ip().to_string()),
+        ip,
         user_agent: request
             .headers()
             .get(poem::http::header::USER_AGENT)
             .and_then(|value| value.to_str().ok())
-            .map(str::to_string),
+            .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect()),
+    }
+}
+
+fn client_ip(peer: IpAddr, forwarded_for: &str, trusted_proxies: &[IpNet]) -> IpAddr {
+    let trusted = |ip: &IpAddr| trusted_proxies.iter().any(|net| net.contains(ip));
+    if !trusted(&peer) {
+        return peer;
+    }
+    let mut client = peer;
+    for hop in forwarded_for
+        .rsplit(',')
+        .map(str::trim)
+        .filter(|hop| !hop.is_empty())
+    {
+        let Ok(ip) = hop.parse::<IpAddr>() else { break };
+        client = ip;
+        if !trusted(&ip) {
+            break;
+        }
+    }
+    client
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|net| net.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_peers() {
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        let spoofed = "1.2.3.4";
+        assert_eq!(client_ip(peer, spoofed, &[]), peer);
+        assert_eq!(client_ip(peer, spoofed, &nets(&["192.168.0.0/16"])), peer);
+        assert_eq!(
+            client_ip(peer, "203.0.113.9", &nets(&["10.0.0.0/8"])).to_string(),
+            "203.0.113.9"
+        );
+        // A client-written prefix is skipped: the rightmost untrusted hop is the client.
+        assert_eq!(
+            client_ip(
+                peer,
+                "6.6.6.6, 203.0.113.9, 10.0.0.7",
+                &nets(&["10.0.0.0/8"])
+            )
+            .to_string(),
+            "203.0.113.9"
+        );
+        assert_eq!(client_ip(peer, "garbage", &nets(&["10.0.0.0/8"])), peer);
+        assert_eq!(client_ip(peer, "", &nets(&["10.0.0.0/8"])), peer);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use poem::web::Data;
+use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use serde::Deserialize;
 
@@ -10,7 +10,7 @@ use super::{
     ApiTags,
     error::{ApiErrors, error_set},
     json::JsonBody,
-    models::Message,
+    models::{Message, client_info},
     registration::CodeRequest,
 };
 use crate::{
@@ -137,11 +137,13 @@ impl PasswordResetApi {
     async fn verify_password_reset_otp(
         &self,
         state: Data<&Arc<AppState>>,
+        request: &Request,
         body: JsonBody<CodeRequest>,
     ) -> Result<VerifyResetResponse, ApiErrors<VerifyResetErrors>> {
+        let client = client_info(request, &state.config.trusted_proxies);
         state
             .auth
-            .verify_reset_code(&body.0.email, &body.0.otp)
+            .verify_reset_code(&body.0.email, &body.0.otp, &client)
             .await?;
         Ok(VerifyResetResponse::Ok(Json(CodeAccepted {
             message: "The code is valid. Choose a new password.".into(),
@@ -157,18 +159,18 @@ impl PasswordResetApi {
     async fn reset_password(
         &self,
         state: Data<&Arc<AppState>>,
+        request: &Request,
         body: JsonBody<ResetRequest>,
     ) -> Result<ResetResponse, ApiErrors<ResetErrors>> {
-        let request = body.0;
-        state
-            .auth
-            .reset_password(ResetForm {
-                email: request.email,
-                otp: request.otp,
-                new_password: request.new_password,
-                confirm_password: request.confirm_password,
-            })
-            .await?;
+        let client = client_info(request, &state.config.trusted_proxies);
+        let body = body.0;
+        let form = ResetForm {
+            email: body.email,
+            otp: body.otp,
+            new_password: body.new_password,
+            confirm_password: body.confirm_password,
+        };
+        state.auth.reset_password(form, &client).await?;
         Ok(ResetResponse::Ok(Json(ResetDone {
             message: "Your password was changed. Sign in with the new one.".into(),
             success: true,

@@ -173,21 +173,21 @@ impl RegistrationApi {
     async fn register(
         &self,
         state: Data<&Arc<AppState>>,
+        request: &Request,
         body: JsonBody<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiErrors<RegisterErrors>> {
-        let request = body.0;
-        let registered = state
-            .auth
-            .register(RegistrationForm {
-                email: request.email,
-                password: request.password,
-                password2: request.password2,
-                first_name: request.first_name,
-                last_name: request.last_name,
-                phone_number: request.phone_number,
-                role: request.role,
-            })
-            .await?;
+        let client = client_info(request, &state.config.trusted_proxies);
+        let body = body.0;
+        let form = RegistrationForm {
+            email: body.email,
+            password: body.password,
+            password2: body.password2,
+            first_name: body.first_name,
+            last_name: body.last_name,
+            phone_number: body.phone_number,
+            role: body.role,
+        };
+        let registered = state.auth.register(form, &client).await?;
         Ok(RegisterResponse::Created(Json(Registered {
             user: registered.account.into(),
             otp_sent: true,
@@ -211,7 +211,11 @@ impl RegistrationApi {
     ) -> Result<VerifyResponse, ApiErrors<VerifyErrors>> {
         let signed_in = state
             .auth
-            .verify_email(&body.0.email, &body.0.otp, client_info(request))
+            .verify_email(
+                &body.0.email,
+                &body.0.otp,
+                &client_info(request, &state.config.trusted_proxies),
+            )
             .await?;
         Ok(VerifyResponse::Verified(Json(Verified {
             message: "Email verified. You are signed in.".into(),

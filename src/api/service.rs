@@ -3,14 +3,17 @@
 use std::sync::Arc;
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    payload::{Json, PlainText},
+};
 use sea_orm::ConnectionTrait;
 
 use super::{
     ApiTags,
     error::{ApiErrors, error_set},
 };
-use crate::{app::AppState, domain::codes::OTP_LENGTH};
+use crate::{app::AppState, domain::codes::OTP_LENGTH, metrics};
 
 pub struct ServiceApi;
 
@@ -60,6 +63,13 @@ pub struct Settings {
 }
 
 #[derive(ApiResponse)]
+pub enum MetricsResponse {
+    /// Prometheus text exposition format.
+    #[oai(status = 200, content_type = "text/plain; version=0.0.4")]
+    Ok(PlainText<String>),
+}
+
+#[derive(ApiResponse)]
 pub enum SettingsResponse {
     #[oai(status = 200)]
     Ok(Json<Settings>),
@@ -94,6 +104,24 @@ impl ServiceApi {
                 message: "The database does not answer.".into(),
             }))),
         }
+    }
+
+    /// Prometheus metrics
+    ///
+    /// Requests by route, method and status with latency histograms; logins by outcome;
+    /// mails sent and failed by kind; refresh reuse detections; rate-limit refusals; password
+    /// hashes waiting and in progress.
+    #[oai(path = "/metrics", method = "get")]
+    async fn metrics(
+        &self,
+        state: Data<&Arc<AppState>>,
+    ) -> Result<MetricsResponse, ApiErrors<ServiceErrors>> {
+        let hashing = &state.auth.hashing;
+        let gauges = metrics::Gauges {
+            hashes_waiting: hashing.waiting(),
+            hashes_running: hashing.running(),
+        };
+        Ok(MetricsResponse::Ok(PlainText(metrics::render(&gauges))))
     }
 
     /// Public settings for client forms

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use poem::web::Data;
+use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
@@ -11,6 +11,7 @@ use super::{
     ApiTags,
     auth::BearerAuth,
     error::{ApiErrors, error_set},
+    models::client_info,
 };
 use crate::{app::AppState, domain::error::AuthError};
 
@@ -83,12 +84,17 @@ impl SessionsApi {
     async fn end_session(
         &self,
         state: Data<&Arc<AppState>>,
+        request: &Request,
         auth: BearerAuth,
         /// The session id from `GET /auth/sessions`.
         id: Path<String>,
     ) -> Result<EndedResponse, ApiErrors<EndSessionErrors>> {
         let session_id = Uuid::parse_str(&id.0).map_err(|_| AuthError::NotFound)?;
-        state.auth.end_session(auth.0.sub, session_id).await?;
+        let client = client_info(request, &state.config.trusted_proxies);
+        state
+            .auth
+            .end_session(auth.0.sub, session_id, &client)
+            .await?;
         Ok(EndedResponse::Ended)
     }
 
@@ -99,9 +105,11 @@ impl SessionsApi {
     async fn logout_all(
         &self,
         state: Data<&Arc<AppState>>,
+        request: &Request,
         auth: BearerAuth,
     ) -> Result<EndedResponse, ApiErrors<SessionsErrors>> {
-        state.auth.end_all_sessions(auth.0.sub).await?;
+        let client = client_info(request, &state.config.trusted_proxies);
+        state.auth.end_all_sessions(auth.0.sub, &client).await?;
         Ok(EndedResponse::Ended)
     }
 }

@@ -10,11 +10,11 @@ use serde_json::Value;
 
 use super::{
     ApiTags,
-    error::{ApiErrors, error_set},
+    error::{ApiError, ApiErrors, error_set},
     json::JsonBody,
     models::{Tokens, User, client_info},
 };
-use crate::app::AppState;
+use crate::{app::AppState, metrics};
 
 pub struct TokensApi;
 
@@ -138,10 +138,17 @@ impl TokensApi {
         body: JsonBody<LoginRequest>,
     ) -> Result<LoginResponse, ApiErrors<LoginErrors>> {
         let body = body.0;
-        let signed_in = state
+        let client = client_info(request, &state.config.trusted_proxies);
+        let outcome = state
             .auth
-            .login(&body.email, body.password, client_info(request))
-            .await?;
+            .login(&body.email, body.password, &client)
+            .await
+            .map_err(ApiError::from);
+        let label = outcome
+            .as_ref()
+            .map_or_else(|err| err.code.as_str(), |_| "success");
+        metrics::count("authgate_logins_total", &[("outcome", label)]);
+        let signed_in = outcome?;
         Ok(LoginResponse::Ok(Json(LoggedIn {
             message: "Signed in.".into(),
             user: signed_in.account.into(),
@@ -161,9 +168,11 @@ impl TokensApi {
     async fn refresh(
         &self,
         state: Data<&Arc<AppState>>,
+        request: &Request,
         body: JsonBody<RefreshRequest>,
     ) -> Result<RefreshResponse, ApiErrors<RefreshErrors>> {
-        let tokens = state.auth.refresh(&body.0.refresh).await?;
+        let client = client_info(request, &state.config.trusted_proxies);
+        let tokens = state.auth.refresh(&body.0.refresh, &client).await?;
         Ok(RefreshResponse::Ok(Json(tokens.into())))
     }
 
@@ -176,9 +185,11 @@ impl TokensApi {
     async fn logout(
         &self,
         state: Data<&Arc<AppState>>,
+        request: &Request,
         body: JsonBody<RefreshRequest>,
     ) -> Result<LogoutResponse, ApiErrors<LogoutErrors>> {
-        state.auth.logout(&body.0.refresh).await?;
+        let client = client_info(request, &state.config.trusted_proxies);
+        state.auth.logout(&body.0.refresh, &client).await?;
         Ok(LogoutResponse::LoggedOut)
     }
 

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::{AuthService, email::Email, error::AuthError};
+use super::{AuthService, email::Email, error::AuthError, limits::LimitKind};
 use crate::clock::delta;
 use crate::store::{
     self,
@@ -104,6 +104,9 @@ impl AuthService {
                 });
             }
         }
+        // Counted for every address alike, so the limit reveals nothing either.
+        self.hit(txn, LimitKind::MailAddress, email.as_str())
+            .await?;
         let row_id = existing.as_ref().map_or_else(Uuid::new_v4, |row| row.id);
         let code = recipient.map(|_| OtpCode::generate());
         let row = one_time_codes::ActiveModel {

@@ -23,6 +23,11 @@ pub enum AuthError {
     AlreadyVerified,
     #[error("a code was mailed to this address moments ago")]
     ResendTooSoon { retry_after_seconds: u64 },
+    #[error("over the {limit} limit")]
+    RateLimited {
+        limit: &'static str,
+        retry_after_seconds: u64,
+    },
     #[error("the mail could not be handed to the mail server")]
     MailUnavailable,
     #[error("wrong email or password")]

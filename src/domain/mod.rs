@@ -4,10 +4,12 @@
 //! (sign-in, refresh, sign-out), `password_reset` and `profile`. Every state change of a
 //! request happens in one transaction; mail goes out only after it commits.
 
+pub mod audit;
 pub mod codes;
 pub mod email;
 pub mod error;
 pub mod hashing;
+pub mod limits;
 pub mod password;
 pub mod password_reset;
 pub mod profile;
@@ -38,11 +40,19 @@ pub struct AuthService {
     pub(crate) access_tokens: Arc<AccessTokens>,
 }
 
-/// Who is calling, as far as the network tells: recorded on sessions.
+/// Who is calling, as far as the network tells: recorded on sessions and in the audit trail,
+/// and the subject of per-IP limits.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// Requests whose address is unknown share one limit.
+    pub fn ip_or_unknown(&self) -> &str {
+        self.ip.as_deref().unwrap_or("unknown")
+    }
 }
 
 /// A user with their profile: what the API shows as "the user object".

@@ -2,10 +2,14 @@
 
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, QuerySelect};
 
+use serde_json::json;
+
 use super::{
-    AuthService,
+    AuthService, ClientInfo,
+    audit::{Action, Outcome},
     codes::Purpose,
     error::{AuthError, FieldErrors},
+    limits::LimitKind,
     password::Password,
     registration::parse_email_and_code,
     sessions::revoke_sessions_of,
@@ -23,7 +27,14 @@ pub struct ResetForm {
 
 impl AuthService {
     /// Checks a reset code without using it up: the reset itself needs it again.
-    pub async fn verify_reset_code(&self, email: &str, code: &str) -> Result<(), AuthError> {
+    pub async fn verify_reset_code(
+        &self,
+        email: &str,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        self.hit(&self.db, LimitKind::OtpVerifyIp, client.ip_or_unknown())
+            .await?;
         let (email, code) = parse_email_and_code(email, code)?;
         let (txn, _) = self
             .begin_with_code(&email, Purpose::PasswordReset, &code, false)
@@ -35,7 +46,13 @@ impl AuthService {
     /// Sets a new password with a reset code. The code is consumed, every session revoked
     /// (whoever knew the old password is signed out), the address counts as verified (the
     /// code proved it), and the owner is told by mail.
-    pub async fn reset_password(&self, form: ResetForm) -> Result<(), AuthError> {
+    pub async fn reset_password(
+        &self,
+        form: ResetForm,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        self.hit(&self.db, LimitKind::OtpVerifyIp, client.ip_or_unknown())
+            .await?;
         let (email, code) = parse_email_and_code(&form.email, &form.otp)?;
         let mut errors = FieldErrors::new();
         let password = errors.check(
@@ -79,6 +96,15 @@ impl AuthService {
         user.updated_at = Set(now);
         user.update(&txn).await?;
         revoke_sessions_of(&txn, user_id, now).await?;
+        self.audit(
+            &txn,
+            Action::PasswordReset,
+            Outcome::Success,
+            Some(user_id),
+            client,
+            json!({}),
+        )
+        .await?;
         txn.commit().await?;
 
         self.notify_password_changed(email.as_str()).await;

@@ -4,13 +4,16 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel,
     QueryFilter, QuerySelect,
 };
+use serde_json::json;
 use uuid::Uuid;
 
 use super::{
     Account, AuthService, ClientInfo, SignedIn,
+    audit::{Action, Outcome},
     codes::Purpose,
     email::Email,
     error::{AuthError, FieldErrors},
+    limits::LimitKind,
     password::Password,
     profile::{empty_profile, load_account, parse_name, parse_phone},
 };
@@ -50,7 +53,13 @@ impl AuthService {
     /// Creates an unverified account and mails a verification code. Registering again with
     /// the address of an unverified account replaces its password and names: an address
     /// nobody has proven cannot be squatted.
-    pub async fn register(&self, form: RegistrationForm) -> Result<Registered, AuthError> {
+    pub async fn register(
+        &self,
+        form: RegistrationForm,
+        client: &ClientInfo,
+    ) -> Result<Registered, AuthError> {
+        self.hit(&self.db, LimitKind::RegisterIp, client.ip_or_unknown())
+            .await?;
         let new = self.check_registration(form)?;
         // Cheap refusals first, so a taken address costs no password hash.
         if let Some(existing) = find_user(&self.db, &new.email).await?
@@ -115,6 +124,15 @@ impl AuthService {
         let issued = self
             .issue_code(&txn, &new.email, Purpose::Registration, Some(user.id))
             .await?;
+        self.audit(
+            &txn,
+            Action::Registration,
+            Outcome::Success,
+            Some(user.id),
+            client,
+            json!({}),
+        )
+        .await?;
         txn.commit().await?;
 
         self.mail_code(&new.email, &issued, templates::verification_code)
@@ -133,8 +151,10 @@ impl AuthService {
         &self,
         email: &str,
         code: &str,
-        client: ClientInfo,
+        client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
+        self.hit(&self.db, LimitKind::OtpVerifyIp, client.ip_or_unknown())
+            .await?;
         let (email, code) = parse_email_and_code(email, code)?;
         // Answered before the code is looked at, whatever code was sent.
         match find_user(&self.db, &email).await? {
@@ -163,7 +183,16 @@ impl AuthService {
         user.updated_at = Set(now);
         user.last_login_at = Set(Some(now));
         let user = user.update(&txn).await?;
-        let tokens = self.start_session(&txn, &user, &client).await?;
+        let tokens = self.start_session(&txn, &user, client).await?;
+        self.audit(
+            &txn,
+            Action::Verification,
+            Outcome::Success,
+            Some(user.id),
+            client,
+            json!({}),
+        )
+        .await?;
         txn.commit().await?;
         let account = load_account(&self.db, user.id)
             .await?

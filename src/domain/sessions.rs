@@ -15,22 +15,24 @@ use uuid::Uuid;
 
 use super::{
     AuthService, ClientInfo, SignedIn, TokenPair,
+    audit::{Action, Outcome},
     codes::seconds_until,
     email::Email,
     error::{AuthError, FieldErrors},
     hashing::Verification,
+    limits::LimitKind,
     password::Password,
     profile::load_account,
     registration::find_user,
 };
+use serde_json::json;
+
 use crate::{
     clock::delta,
+    mail::templates,
     store::{refresh_tokens, sessions, users},
     tokens::{access::Subject, refresh},
 };
-
-/// Longest user agent kept on a session; the rest is noise or an attack on storage.
-const MAX_USER_AGENT_CHARS: usize = 512;
 
 impl AuthService {
     /// Checks email and password and opens a session. Unknown emails cost a full password
@@ -39,7 +41,7 @@ impl AuthService {
         &self,
         email: &str,
         password: String,
-        client: ClientInfo,
+        client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
         let mut errors = FieldErrors::new();
         let email = errors.check("email", Email::parse(email));
@@ -49,15 +51,31 @@ impl AuthService {
         errors.into_result()?;
         let email =
             email.ok_or_else(|| AuthError::Internal("email check lost its value".into()))?;
-        // No password over the size limit was ever accepted, so none can match.
-        let password = Password::for_login(password).ok_or(AuthError::InvalidCredentials)?;
+        // Limits are checked before any hashing: a refused attempt costs almost nothing.
+        self.hit(&self.db, LimitKind::LoginIp, client.ip_or_unknown())
+            .await?;
+        self.ensure_below(LimitKind::LoginAccount, email.as_str())
+            .await?;
 
-        let Some(user) = find_user(&self.db, &email).await? else {
-            self.hashing.verify_dummy(&password).await?;
+        // No password over the size limit was ever accepted, so none can match.
+        let password = Password::for_login(password);
+        let user = find_user(&self.db, &email).await?;
+        let verification = match (&password, &user) {
+            (None, _) => Verification::Mismatch,
+            (Some(password), Some(user)) => {
+                self.hashing.verify(password, &user.password_hash).await?
+            }
+            (Some(password), None) => {
+                self.hashing.verify_dummy(password).await?;
+                Verification::Mismatch
+            }
+        };
+        let (Some(user), Some(password)) = (user, password) else {
+            self.failed_login(&email, None, client).await?;
             return Err(AuthError::InvalidCredentials);
         };
-        let verification = self.hashing.verify(&password, &user.password_hash).await?;
         if verification == Verification::Mismatch {
+            self.failed_login(&email, Some(user.id), client).await?;
             return Err(AuthError::InvalidCredentials);
         }
         if !user.is_active {
@@ -78,12 +96,67 @@ impl AuthService {
             changes.password_hash = Set(hash);
         }
         let user = changes.update(&txn).await?;
-        let tokens = self.start_session(&txn, &user, &client).await?;
+        let tokens = self.start_session(&txn, &user, client).await?;
+        self.audit(
+            &txn,
+            Action::Login,
+            Outcome::Success,
+            Some(user.id),
+            client,
+            json!({}),
+        )
+        .await?;
         txn.commit().await?;
         let account = load_account(&self.db, user.id)
             .await?
             .ok_or(AuthError::InvalidCredentials)?;
         Ok(SignedIn { account, tokens })
+    }
+
+    /// Records a failed login. The failure that uses up the account's allowance starts a
+    /// lockout, and its owner (if the address has an account) is told, once per window.
+    async fn failed_login(
+        &self,
+        email: &Email,
+        user_id: Option<Uuid>,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let failures = self
+            .record(&self.db, LimitKind::LoginAccount, email.as_str())
+            .await?;
+        self.audit(
+            &self.db,
+            Action::Login,
+            Outcome::Failure,
+            user_id,
+            client,
+            json!({"reason": "invalid_credentials"}),
+        )
+        .await?;
+        let Some(limit) = self.config.limits.login_account else {
+            return Ok(());
+        };
+        if failures == limit.count {
+            self.audit(
+                &self.db,
+                Action::Lockout,
+                Outcome::Success,
+                user_id,
+                client,
+                json!({"failures": failures}),
+            )
+            .await?;
+            tracing::warn!(security_event = "lockout", user_id = ?user_id, "sign-in locked after failed logins");
+            if user_id.is_some()
+                && let Err(err) = self
+                    .mailer
+                    .send(email.as_str(), templates::account_locked(limit.window))
+                    .await
+            {
+                tracing::error!(error = %err, "the lockout notice could not be mailed");
+            }
+        }
+        Ok(())
     }
 
     /// Opens a session for `user` inside `txn` and mints its first token pair.
@@ -101,10 +174,7 @@ impl AuthService {
             last_used_at: Set(now),
             expires_at: Set(now + delta(self.config.session_max_age)),
             revoked_at: Set(None),
-            user_agent: Set(client
-                .user_agent
-                .as_ref()
-                .map(|agent| agent.chars().take(MAX_USER_AGENT_CHARS).collect())),
+            user_agent: Set(client.user_agent.clone()),
             ip: Set(client.ip.clone()),
         }
         .insert(txn)
@@ -113,7 +183,7 @@ impl AuthService {
     }
 
     /// Exchanges a refresh token for a new pair; see the module documentation for the rules.
-    pub async fn refresh(&self, token: &str) -> Result<TokenPair, AuthError> {
+    pub async fn refresh(&self, token: &str, client: &ClientInfo) -> Result<TokenPair, AuthError> {
         let now = self.clock.now();
         let txn = self.begin().await?;
         let (presented, session) = refresh_tokens::Entity::find()
@@ -127,6 +197,9 @@ impl AuthService {
         {
             return Err(AuthError::InvalidRefreshToken);
         }
+        // Counted in the transaction: a refused refresh changes nothing, this counter included.
+        self.hit(&txn, LimitKind::RefreshSession, &session.id.to_string())
+            .await?;
         let rotated_at = match presented.rotated_at {
             Some(rotated_at) => rotated_at,
             None => {
@@ -147,7 +220,18 @@ impl AuthService {
         };
         if now - rotated_at > delta(self.config.refresh_reuse_interval) {
             revoke_session(&txn, session.id, now).await?;
+            let details = json!({"session_id": session.id, "rotated_at": rotated_at});
+            self.audit(
+                &txn,
+                Action::RefreshReuse,
+                Outcome::Failure,
+                Some(session.user_id),
+                client,
+                details,
+            )
+            .await?;
             txn.commit().await?;
+            crate::metrics::count("authgate_refresh_reuse_total", &[]);
             tracing::warn!(
                 security_event = "refresh_token_reused",
                 session_id = %session.id,
@@ -171,15 +255,28 @@ impl AuthService {
 
     /// Ends the session a refresh token belongs to. Unknown tokens are fine: the result the
     /// client wants, no valid session for this token, already holds.
-    pub async fn logout(&self, token: &str) -> Result<(), AuthError> {
+    pub async fn logout(&self, token: &str, client: &ClientInfo) -> Result<(), AuthError> {
         let now = self.clock.now();
         let txn = self.begin().await?;
         let found = refresh_tokens::Entity::find()
             .filter(refresh_tokens::Column::TokenHash.eq(refresh::hash(token)))
+            .find_also_related(sessions::Entity)
             .one(&txn)
             .await?;
-        if let Some(token) = found {
-            revoke_session(&txn, token.session_id, now).await?;
+        if let Some((_, Some(session))) = found
+            && session.revoked_at.is_none()
+        {
+            revoke_session(&txn, session.id, now).await?;
+            let details = json!({"session_id": session.id, "by": "logout"});
+            self.audit(
+                &txn,
+                Action::SessionRevocation,
+                Outcome::Success,
+                Some(session.user_id),
+                client,
+                details,
+            )
+            .await?;
         }
         txn.commit().await?;
         Ok(())
@@ -276,7 +373,12 @@ impl AuthService {
 
     /// Ends one of the user's own sessions. Someone else's session is as unknown as a
     /// made-up id: both are 404.
-    pub async fn end_session(&self, user_id: Uuid, session_id: Uuid) -> Result<(), AuthError> {
+    pub async fn end_session(
+        &self,
+        user_id: Uuid,
+        session_id: Uuid,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
         self.current_account(user_id).await?;
         let now = self.clock.now();
         let txn = self.begin().await?;
@@ -290,15 +392,39 @@ impl AuthService {
         if revoked.rows_affected == 0 {
             return Err(AuthError::NotFound);
         }
+        let details = json!({"session_id": session_id, "by": "session_delete"});
+        self.audit(
+            &txn,
+            Action::SessionRevocation,
+            Outcome::Success,
+            Some(user_id),
+            client,
+            details,
+        )
+        .await?;
         txn.commit().await?;
         Ok(())
     }
 
     /// Ends every session of the user, on every device.
-    pub async fn end_all_sessions(&self, user_id: Uuid) -> Result<(), AuthError> {
+    pub async fn end_all_sessions(
+        &self,
+        user_id: Uuid,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
         self.current_account(user_id).await?;
         let txn = self.begin().await?;
         revoke_sessions_of(&txn, user_id, self.clock.now()).await?;
+        let details = json!({"by": "logout_all"});
+        self.audit(
+            &txn,
+            Action::SessionRevocation,
+            Outcome::Success,
+            Some(user_id),
+            client,
+            details,
+        )
+        .await?;
         txn.commit().await?;
         Ok(())
     }
@@ -309,7 +435,7 @@ impl AuthService {
         &self,
         user_id: Uuid,
         change: PasswordChange,
-        client: ClientInfo,
+        client: &ClientInfo,
     ) -> Result<TokenPair, AuthError> {
         let account = self.current_account(user_id).await?;
         let email = Email::parse(&account.user.email)
@@ -342,6 +468,16 @@ impl AuthService {
             .await?
             == Verification::Mismatch
         {
+            let details = json!({"reason": "invalid_credentials"});
+            self.audit(
+                &self.db,
+                Action::PasswordChange,
+                Outcome::Failure,
+                Some(user_id),
+                client,
+                details,
+            )
+            .await?;
             return Err(AuthError::InvalidCredentials);
         }
         let new_hash = self.hashing.hash(&new_password).await?;
@@ -353,7 +489,16 @@ impl AuthService {
         user.updated_at = Set(now);
         let user = user.update(&txn).await?;
         revoke_sessions_of(&txn, user_id, now).await?;
-        let tokens = self.start_session(&txn, &user, &client).await?;
+        let tokens = self.start_session(&txn, &user, client).await?;
+        self.audit(
+            &txn,
+            Action::PasswordChange,
+            Outcome::Success,
+            Some(user_id),
+            client,
+            json!({}),
+        )
+        .await?;
         txn.commit().await?;
 
         self.notify_password_changed(&user.email).await;

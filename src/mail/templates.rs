@@ -37,6 +37,20 @@ pub fn password_changed() -> Mail {
     }
 }
 
+pub fn account_locked(window: Duration) -> Mail {
+    let minutes = window.as_secs().div_ceil(60);
+    let text = format!(
+        "There were too many failed sign-ins to your account, so sign-in is locked for {minutes} minutes.\n\
+         If this was you, wait and try again, or reset your password. If not, someone is guessing \
+         your password: consider changing it."
+    );
+    Mail {
+        subject: "Sign-in to your account is locked".into(),
+        html: paragraphs(&text),
+        text,
+    }
+}
+
 fn code_mail(subject: &str, lead: &str, code: &str, valid_for: Duration) -> Mail {
     let minutes = valid_for.as_secs().div_ceil(60);
     let footer = format!(

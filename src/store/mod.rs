@@ -1,5 +1,6 @@
 //! Persistence: sea-orm entities and the connection, for SQLite and PostgreSQL alike.
 
+pub mod audit_events;
 pub mod one_time_codes;
 pub mod profiles;
 pub mod refresh_tokens;

@@ -13,7 +13,7 @@ use std::{
 use authgate::{
     app::{AppState, BoundServer},
     clock::ManualClock,
-    config::{Argon2Params, Config},
+    config::{Argon2Params, Config, Limits},
 };
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use sea_orm::{ConnectionTrait, Database};
@@ -334,6 +334,8 @@ impl TestApp {
         let mut config =
             Config::from_lookup(|name| variables.get(name).cloned()).expect("test config");
         config.argon2 = Argon2Params::FOR_TESTS;
+        // Tests about limits switch on the ones they exercise.
+        config.limits = Limits::OFF;
         adjust(&mut config);
         let clock = ManualClock::starting_now();
         let state = AppState::build(config, Arc::new(clock.clone()))
