@@ -149,7 +149,7 @@ impl RouteNames {
                     .as_object()
                     .map(|paths| paths.keys().cloned().collect())
             })
-            .unwrap_or_else(Vec::new);
+            .unwrap_or_default();
         RouteNames([vec!["/".to_string(), "/openapi.json".to_string()], paths].concat())
     }
 
