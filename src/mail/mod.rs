@@ -66,7 +66,8 @@ impl Mailer {
                 mail.html,
             ))
             .map_err(|err| MailError(format!("building the message: {err}")))?;
-        match &self.transport {
+        let kind = mail.kind;
+        let sent = match &self.transport {
             Transport::Log => {
                 // The development transport exists to show the code; nothing else logs one.
                 tracing::info!(to = %to, subject = %mail.subject, body = %mail.text, "mail (AUTHGATE_MAIL=log)");
@@ -82,7 +83,14 @@ impl Mailer {
                 .await
                 .map(|_| ())
                 .map_err(|err| MailError(err.to_string())),
-        }
+        };
+        let counter = if sent.is_ok() {
+            "authgate_mails_sent_total"
+        } else {
+            "authgate_mail_failures_total"
+        };
+        crate::metrics::count(counter, &[("kind", kind)]);
+        sent
     }
 }
 

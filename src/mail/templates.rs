@@ -4,6 +4,9 @@
 use std::time::Duration;
 
 pub struct Mail {
+    /// What the mail is, for metrics: `verification_code`, `password_reset_code`,
+    /// `password_changed`, `account_locked`.
+    pub kind: &'static str,
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -11,6 +14,7 @@ pub struct Mail {
 
 pub fn verification_code(code: &str, valid_for: Duration) -> Mail {
     code_mail(
+        "verification_code",
         "Verify your email address",
         "Use this code to verify your email address:",
         code,
@@ -20,6 +24,7 @@ pub fn verification_code(code: &str, valid_for: Duration) -> Mail {
 
 pub fn password_reset_code(code: &str, valid_for: Duration) -> Mail {
     code_mail(
+        "password_reset_code",
         "Reset your password",
         "Use this code to reset your password:",
         code,
@@ -31,6 +36,7 @@ pub fn password_changed() -> Mail {
     let text = "Your password was changed and every signed-in device was signed out.\n\
                 If this was not you, reset your password at once.";
     Mail {
+        kind: "password_changed",
         subject: "Your password was changed".into(),
         text: text.into(),
         html: paragraphs(text),
@@ -45,19 +51,27 @@ pub fn account_locked(window: Duration) -> Mail {
          your password: consider changing it."
     );
     Mail {
+        kind: "account_locked",
         subject: "Sign-in to your account is locked".into(),
         html: paragraphs(&text),
         text,
     }
 }
 
-fn code_mail(subject: &str, lead: &str, code: &str, valid_for: Duration) -> Mail {
+fn code_mail(
+    kind: &'static str,
+    subject: &str,
+    lead: &str,
+    code: &str,
+    valid_for: Duration,
+) -> Mail {
     let minutes = valid_for.as_secs().div_ceil(60);
     let footer = format!(
         "The code expires in {minutes} minute{}. If you did not ask for it, ignore this mail.",
         if minutes == 1 { "" } else { "s" }
     );
     Mail {
+        kind,
         subject: subject.into(),
         text: format!("{lead}\n\n{code}\n\n{footer}\n"),
         html: format!(

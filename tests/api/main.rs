@@ -4,11 +4,13 @@
 #[macro_use]
 mod helpers;
 
+mod abuse;
 mod conventions;
 mod keys;
 mod login;
 mod mail;
 mod openapi;
+mod operations;
 mod password_reset;
 mod profile;
 mod registration;

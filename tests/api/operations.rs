@@ -1,0 +1,269 @@
+//! Operations (§7, §9): metrics, CORS, overload, timing of failed logins, JSON logs and
+//! graceful shutdown of the real binary.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use authgate::config::Argon2Params;
+use serde_json::{Value, json};
+
+use crate::helpers::{Db, PASSWORD, TestApp};
+
+/// The contract's default parameters: these tests are about hashing.
+const PRODUCTION_ARGON2: Argon2Params = Argon2Params {
+    memory_kib: 19_456,
+    iterations: 2,
+    lanes: 1,
+};
+
+db_tests! {
+    async fn metrics_count_requests_logins_and_hashes(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let signed_in = app.verified_user("jane@example.com").await;
+        app.login("jane@example.com", PASSWORD).await.expect(200, None);
+        app.login("jane@example.com", "wrong password").await.expect(401, None);
+        let session_path = format!("/auth/sessions/{}", uuid::Uuid::new_v4());
+        app.request(reqwest::Method::DELETE, &session_path, signed_in["access"].as_str(), None).await;
+
+        let response = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap();
+
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+        let text = response.text().await.unwrap();
+        for expected in [
+            "authgate_http_requests_total{route=\"/auth/login\",method=\"POST\",status=\"200\"}",
+            "authgate_http_request_duration_seconds_bucket{route=\"/auth/login\",method=\"POST\",le=\"+Inf\"}",
+            "route=\"/auth/sessions/{id}\"",
+            "authgate_logins_total{outcome=\"success\"}",
+            "authgate_logins_total{outcome=\"invalid_credentials\"}",
+            "authgate_mails_sent_total{kind=\"verification_code\"}",
+            "authgate_password_hashes_waiting 0",
+            "authgate_password_hashes_in_progress 0",
+            "# TYPE authgate_rate_limited_total counter",
+            "# TYPE authgate_refresh_reuse_total counter",
+            "# TYPE authgate_mail_failures_total counter",
+        ] {
+            assert!(text.contains(expected), "{expected} missing from\n{text}");
+        }
+        assert!(!text.contains(&session_path), "raw paths must not become labels");
+    }
+
+    async fn cors_admits_only_configured_origins(db: Db) {
+        let app = TestApp::spawn_with(db, |config| config.cors_origins = vec!["https://app.example.com".into()]).await;
+        let preflight = |origin: &'static str| {
+            app.client
+                .request(reqwest::Method::OPTIONS, format!("{}/auth/login", app.base))
+                .header("origin", origin)
+                .header("access-control-request-method", "POST")
+                .header("access-control-request-headers", "content-type,authorization")
+                .send()
+        };
+
+        let allowed = preflight("https://app.example.com").await.unwrap();
+        let refused = preflight("https://evil.example.com").await.unwrap();
+
+        assert!(allowed.status().is_success(), "{}", allowed.status());
+        assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.com");
+        assert!(refused.headers().get("access-control-allow-origin").is_none());
+        let simple = app.client.get(format!("{}/health", app.base)).header("origin", "https://app.example.com").send().await.unwrap();
+        assert_eq!(simple.headers()["access-control-allow-origin"], "https://app.example.com");
+    }
+}
+
+/// Without `AUTHGATE_CORS_ORIGINS` no CORS header is ever sent.
+#[tokio::test]
+async fn no_cors_unless_configured() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let response = app
+        .client
+        .get(format!("{}/health", app.base))
+        .header("origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// An unknown email costs a full password check, so it answers in about the time a wrong
+/// password does (generous bounds: this machine is shared with other tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_email_and_wrong_password_take_about_the_same_time() {
+    let app = TestApp::spawn_with(Db::Sqlite, |config| config.argon2 = PRODUCTION_ARGON2).await;
+    app.verified_user("jane@example.com").await;
+    let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
+
+    for _ in 0..15 {
+        let started = Instant::now();
+        app.login("ghost@example.com", "not the password")
+            .await
+            .expect(401, None);
+        unknown.push(started.elapsed());
+        let started = Instant::now();
+        app.login("jane@example.com", "not the password")
+            .await
+            .expect(401, None);
+        wrong.push(started.elapsed());
+    }
+
+    let (unknown, wrong) = (median(unknown), median(wrong));
+    let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
+    assert!(
+        (0.6..=1.6).contains(&ratio),
+        "unknown {unknown:?} vs wrong {wrong:?}"
+    );
+    assert!(
+        wrong > Duration::from_millis(5),
+        "a real hash was computed ({wrong:?})"
+    );
+}
+
+/// A burst larger than the hashing queue is partly refused at once with 503 `overloaded`, never
+/// with another 5xx, and `/health` stays fast meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_burst_past_the_queue_is_refused_quickly() {
+    let app = TestApp::spawn_with(Db::Sqlite, |config| config.argon2 = PRODUCTION_ARGON2).await;
+    let burst = 600;
+
+    let logins = (0..burst).map(|i| {
+        let app = &app;
+        async move {
+            let started = Instant::now();
+            let reply = app
+                .post(
+                    "/auth/login",
+                    json!({"email": format!("user{i}@example.com"), "password": "whatever pw"}),
+                )
+                .await;
+            (reply, started.elapsed())
+        }
+    });
+    let health = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        app.get("/health", None).await.expect(200, None);
+        started.elapsed()
+    };
+    let (results, health_latency) = tokio::join!(futures_util::future::join_all(logins), health);
+
+    let overloaded: Vec<&(crate::helpers::Reply, Duration)> = results
+        .iter()
+        .filter(|(reply, _)| reply.status == 503)
+        .collect();
+    assert!(!overloaded.is_empty(), "no request was refused");
+    for (reply, _) in &results {
+        assert!(
+            reply.status == 401 || reply.status == 503,
+            "unexpected {}: {}",
+            reply.status,
+            reply.text
+        );
+    }
+    for (reply, latency) in &overloaded {
+        reply.expect(503, Some("overloaded"));
+        assert!(reply.header("retry-after").is_some());
+        assert!(
+            *latency < Duration::from_secs(2),
+            "refused after {latency:?}"
+        );
+    }
+    assert!(
+        health_latency < Duration::from_millis(500),
+        "/health took {health_latency:?}"
+    );
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// SIGTERM with a request in flight: the request completes, the process exits 0, and every
+/// log line on the way is one JSON object without secrets.
+#[test]
+fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
+    let scratch = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .env("AUTHGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/authgate.db?mode=rwc", scratch.path().display()),
+        )
+        .env("AUTHGATE_ARGON2", "m=64,t=1,p=1")
+        .env("AUTHGATE_LOG_FORMAT", "json")
+        .env("AUTHGATE_SHUTDOWN_GRACE", "10s")
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut stream = loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => break stream,
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(err) => panic!("authgate did not start: {err}"),
+        }
+    };
+    let body = json!({"email": "jane@example.com", "password": "a secret password"}).to_string();
+    let head = format!(
+        "POST /auth/login HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body.as_bytes()[..10]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(&body.as_bytes()[10..]).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = child.wait().unwrap();
+
+    assert!(
+        response.starts_with("HTTP/1.1 401"),
+        "the request in flight was answered: {response}"
+    );
+    assert!(status.success(), "exit status {status:?}");
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(!logs.contains("a secret password"));
+    let lines: Vec<Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    let access = lines
+        .iter()
+        .find(|line| line["route"] == "/auth/login")
+        .expect("an access log line");
+    for field in ["method", "status", "latency_ms", "request_id", "client_ip"] {
+        assert!(!access[field].is_null(), "{field} missing from {access}");
+    }
+}
