@@ -1,0 +1,190 @@
+//! Load client for `bench/load.sh`: seeds verified users straight into the database, then
+//! drives one scenario against a running authgate for a fixed time and prints requests per
+//! second, p50 and p99.
+//!
+//! `DATABASE_URL=… cargo run --release --example load -- seed 64`
+//! `cargo run --release --example load -- run login http://127.0.0.1:8080 32 10`
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use authgate::{
+    clock::{Clock, SystemClock},
+    config::Argon2Params,
+    domain::{hashing::HashingPool, password::Password},
+    store::{self, profiles, users},
+};
+use sea_orm::{ActiveValue::Set, EntityTrait, sea_query::OnConflict};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "load test password";
+
+fn email(n: usize) -> String {
+    format!("load{n}@example.com")
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["seed", users] => seed(users.parse().expect("a user count")).await,
+        ["run", scenario, base, concurrency, seconds] => {
+            run(
+                scenario,
+                base,
+                concurrency.parse().expect("concurrency"),
+                seconds.parse().expect("seconds"),
+            )
+            .await
+        }
+        _ => eprintln!(
+            "usage: load seed USERS | load run (health|login|me|refresh) BASE_URL CONCURRENCY SECONDS"
+        ),
+    }
+}
+
+/// Inserts verified users `load0@example.com`… with one password hashed at the default
+/// parameters (the server verifies it with those).
+async fn seed(count: usize) {
+    let db = store::connect(&std::env::var("DATABASE_URL").expect("DATABASE_URL"))
+        .await
+        .unwrap();
+    store::migrate(&db).await.unwrap();
+    let defaults = Argon2Params {
+        memory_kib: 19_456,
+        iterations: 2,
+        lanes: 1,
+    };
+    let hash = HashingPool::new(defaults)
+        .unwrap()
+        .hash(&Password::for_login(PASSWORD.into()).unwrap())
+        .await
+        .unwrap();
+    let now = SystemClock.now();
+    for n in 0..count {
+        let id = uuid::Uuid::new_v4();
+        let inserted = users::Entity::insert(users::ActiveModel {
+            id: Set(id),
+            email: Set(email(n)),
+            password_hash: Set(hash.clone()),
+            first_name: Set("Load".into()),
+            last_name: Set("Test".into()),
+            phone_number: Set(None),
+            role: Set("user".into()),
+            is_verified: Set(true),
+            is_active: Set(true),
+            created_at: Set(now),
+            updated_at: Set(now),
+            last_login_at: Set(None),
+        })
+        .on_conflict(
+            OnConflict::column(users::Column::Email)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec(&db)
+        .await;
+        if inserted.is_ok() {
+            profiles::Entity::insert(profiles::ActiveModel {
+                user_id: Set(id),
+                bio: Set(String::new()),
+                avatar_url: Set(None),
+                date_of_birth: Set(None),
+            })
+            .exec(&db)
+            .await
+            .unwrap();
+        }
+    }
+    println!("seeded {count} users");
+}
+
+async fn run(scenario: &str, base: &str, concurrency: usize, seconds: u64) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let base = Arc::new(base.trim_end_matches('/').to_string());
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let (client, base, scenario) = (client.clone(), Arc::clone(&base), scenario.to_string());
+        workers.push(tokio::spawn(async move {
+            let login = json!({"email": email(worker), "password": PASSWORD});
+            let mut tokens = match scenario.as_str() {
+                "me" | "refresh" => post(&client, &base, "/auth/login", &login).await.1,
+                _ => Value::Null,
+            };
+            let (mut latencies, mut errors) = (Vec::new(), 0usize);
+            while Instant::now() < deadline {
+                let started = Instant::now();
+                let ok = match scenario.as_str() {
+                    "health" => get(&client, &base, "/health", None).await,
+                    "me" => get(&client, &base, "/auth/me", tokens["access"].as_str()).await,
+                    "login" => post(&client, &base, "/auth/login", &login).await.0,
+                    "refresh" => {
+                        let (ok, pair) = post(
+                            &client,
+                            &base,
+                            "/auth/token/refresh",
+                            &json!({"refresh": tokens["refresh"]}),
+                        )
+                        .await;
+                        if ok {
+                            tokens = pair;
+                        }
+                        ok
+                    }
+                    other => panic!("unknown scenario {other}"),
+                };
+                latencies.push(started.elapsed());
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    for worker in workers {
+        let (worker_latencies, worker_errors) = worker.await.unwrap();
+        latencies.extend(worker_latencies);
+        errors += worker_errors;
+    }
+    latencies.sort();
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+    };
+    let ms = |d: Option<&Duration>| d.map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+    println!(
+        "{scenario:<8} {:>8} req {:>9.1} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   errors {errors}",
+        latencies.len(),
+        latencies.len() as f64 / seconds as f64,
+        ms(percentile(0.50)),
+        ms(percentile(0.99)),
+    );
+}
+
+async fn get(client: &reqwest::Client, base: &str, path: &str, token: Option<&str>) -> bool {
+    let mut request = client.get(format!("{base}{path}"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request
+        .send()
+        .await
+        .is_ok_and(|response| response.status().is_success())
+}
+
+async fn post(client: &reqwest::Client, base: &str, path: &str, body: &Value) -> (bool, Value) {
+    match client.post(format!("{base}{path}")).json(body).send().await {
+        Ok(response) if response.status().is_success() => {
+            (true, response.json().await.unwrap_or(Value::Null))
+        }
+        _ => (false, Value::Null),
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Load benchmark: builds the release binary, starts it on SQLite and on PostgreSQL, seeds
+# verified users, and drives /health, login, /auth/me and refresh for a fixed time each.
+#   bash bench/load.sh                 # 10 s per scenario, 32 concurrent clients
+#   SECONDS_EACH=30 CONCURRENCY=64 bash bench/load.sh
+# PostgreSQL: TEST_DATABASE_URL's server (default postgres://postgres@127.0.0.1:5432), in a
+# fresh database `authgate_bench`. Limits are off: this measures capacity, not abuse.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+SECONDS_EACH=${SECONDS_EACH:-10}
+CONCURRENCY=${CONCURRENCY:-32}
+PORT=${PORT:-8091}
+PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432}
+
+cargo build --release --quiet --bin authgate --example load
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+bench() {
+    local name=$1 database_url=$2
+    echo "== $name ($(nproc) cores, $CONCURRENCY clients, ${SECONDS_EACH}s each)"
+    DATABASE_URL=$database_url target/release/examples/load seed "$CONCURRENCY"
+    AUTHGATE_LISTEN=127.0.0.1:$PORT DATABASE_URL=$database_url AUTHGATE_MAIL="file://$work/mail" \
+    AUTHGATE_LOG_FORMAT=json RUST_LOG=warn \
+    AUTHGATE_LIMIT_LOGIN_IP=off AUTHGATE_LIMIT_LOGIN_ACCOUNT=off AUTHGATE_LIMIT_REFRESH_SESSION=off \
+        target/release/authgate serve 2>"$work/$name.log" &
+    local server=$!
+    for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
+    for scenario in health login me refresh; do
+        target/release/examples/load run "$scenario" "http://127.0.0.1:$PORT" "$CONCURRENCY" "$SECONDS_EACH"
+    done
+    kill "$server"
+    wait "$server" 2>/dev/null || true
+}
+
+bench sqlite "sqlite://$work/bench.db?mode=rwc"
+psql -q "$PG_SERVER/postgres" -c "DROP DATABASE IF EXISTS authgate_bench" -c "CREATE DATABASE authgate_bench"
+bench postgres "$PG_SERVER/authgate_bench"
