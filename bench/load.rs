@@ -31,6 +31,7 @@ async fn main() {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["seed", users] => seed(users.parse().expect("a user count")).await,
+        ["hashrate", seconds] => hash_rate(seconds.parse().expect("seconds")).await,
         ["run", scenario, base, concurrency, seconds] => {
             run(
                 scenario,
@@ -41,7 +42,7 @@ async fn main() {
             .await
         }
         _ => eprintln!(
-            "usage: load seed USERS | load run (health|login|me|refresh) BASE_URL CONCURRENCY SECONDS"
+            "usage: load seed USERS | load hashrate SECONDS | load run (health|login|me|refresh) BASE_URL CONCURRENCY SECONDS"
         ),
     }
 }
@@ -100,6 +101,42 @@ async fn seed(count: usize) {
         }
     }
     println!("seeded {count} users");
+}
+
+/// The ceiling for logins: argon2id verifications per second with every core busy, through
+/// the same pool the server uses.
+async fn hash_rate(seconds: u64) {
+    let defaults = Argon2Params {
+        memory_kib: 19_456,
+        iterations: 2,
+        lanes: 1,
+    };
+    let pool = Arc::new(HashingPool::new(defaults).unwrap());
+    let password = Password::for_login(PASSWORD.into()).unwrap();
+    let hash = pool.hash(&password).await.unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let workers: Vec<_> = (0..cores)
+        .map(|_| {
+            let (pool, password, hash) = (Arc::clone(&pool), password.clone(), hash.clone());
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    pool.verify(&password, &hash).await.unwrap();
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await.unwrap();
+    }
+    println!(
+        "hashrate {:>6.1} verifications/s on {cores} cores",
+        total as f64 / seconds as f64
+    );
 }
 
 async fn run(scenario: &str, base: &str, concurrency: usize, seconds: u64) {

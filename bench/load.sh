@@ -34,6 +34,8 @@ bench() {
     wait "$server" 2>/dev/null || true
 }
 
+echo "== the login ceiling: argon2id (default parameters) with every core busy"
+target/release/examples/load hashrate "$SECONDS_EACH"
 bench sqlite "sqlite://$work/bench.db?mode=rwc"
 psql -q "$PG_SERVER/postgres" -c "DROP DATABASE IF EXISTS authgate_bench" -c "CREATE DATABASE authgate_bench"
 bench postgres "$PG_SERVER/authgate_bench"

@@ -174,6 +174,8 @@ impl ReceivedMail {
 pub struct SmtpSink {
     mails: Arc<Mutex<Vec<ReceivedMail>>>,
     refuse: Arc<AtomicBool>,
+    /// Milliseconds to wait before accepting each mail, like a distant mail server.
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SmtpSink {
@@ -190,6 +192,12 @@ impl SmtpSink {
             }
         });
         (sink, port)
+    }
+
+    /// From now on take this long to accept each mail.
+    pub fn delay(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// From now on answer `451` to every mail (or accept again).
@@ -258,6 +266,8 @@ impl SmtpSink {
                         data.push_str(line.strip_prefix('.').unwrap_or(&line));
                         data.push('\n');
                     }
+                    let delay = self.delay_ms.load(Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
                     self.mails.lock().unwrap().push(ReceivedMail {
                         recipients: recipients.clone(),
                         data,

@@ -177,6 +177,19 @@ db_tests! {
         assert_eq!(unknown.header("retry-after"), Some("60"));
     }
 
+    async fn resends_for_unknown_addresses_take_as_long_as_real_ones(db: Db) {
+        let app = TestApp::spawn(db).await;
+        app.mail.delay(Duration::from_millis(300));
+        app.register("jane@example.com", PASSWORD).await.expect(201, None);
+        app.pass_cooldown();
+
+        let started = std::time::Instant::now();
+        app.post("/auth/resend-otp", json!({"email": "ghost@example.com"})).await.expect(200, None);
+        let unknown = started.elapsed();
+
+        assert!(unknown >= Duration::from_millis(200), "answered in {unknown:?}, faster than any mail");
+    }
+
     async fn resend_for_a_verified_account_mails_nothing(db: Db) {
         let app = TestApp::spawn(db).await;
         app.verified_user("jane@example.com").await;
