@@ -64,19 +64,13 @@ async fn serve(config: Config) -> Result<(), String> {
 }
 
 async fn migrate(config: &Config) -> Result<(), String> {
-    let db = store::connect(config.database_url.expose())
-        .await
-        .map_err(|err| err.to_string())?;
-    store::migrate(&db).await.map_err(|err| err.to_string())?;
+    migrated_database(config).await?;
     println!("migrations applied");
     Ok(())
 }
 
 async fn rotate_key(config: &Config) -> Result<(), String> {
-    let db = store::connect(config.database_url.expose())
-        .await
-        .map_err(|err| err.to_string())?;
-    store::migrate(&db).await.map_err(|err| err.to_string())?;
+    let db = migrated_database(config).await?;
     let kid = keys::rotate(&db, config.jwt_algorithm, &SystemClock)
         .await
         .map_err(|err| err.to_string())?;
@@ -85,10 +79,7 @@ async fn rotate_key(config: &Config) -> Result<(), String> {
 }
 
 async fn list_keys(config: &Config) -> Result<(), String> {
-    let db = store::connect(config.database_url.expose())
-        .await
-        .map_err(|err| err.to_string())?;
-    store::migrate(&db).await.map_err(|err| err.to_string())?;
+    let db = migrated_database(config).await?;
     let listing = keys::list(&db, config.access_ttl, SystemClock.now())
         .await
         .map_err(|err| err.to_string())?;
@@ -110,6 +101,14 @@ async fn list_keys(config: &Config) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+async fn migrated_database(config: &Config) -> Result<sea_orm::DatabaseConnection, String> {
+    let db = store::connect(config.database_url.expose())
+        .await
+        .map_err(|err| err.to_string())?;
+    store::migrate(&db).await.map_err(|err| err.to_string())?;
+    Ok(db)
 }
 
 async fn shutdown_signal() {

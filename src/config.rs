@@ -272,8 +272,17 @@ pub struct ConfigError {
 impl Config {
     /// Reads the process environment (after loading `.env` if present).
     pub fn from_env() -> Result<Config, ConfigError> {
-        // A missing .env is normal; a malformed one is reported by the variable it breaks.
-        let _ = dotenvy::dotenv();
+        // A missing .env is normal; a malformed one would leave every variable after the bad
+        // line at its default, so it stops start-up.
+        if let Err(err) = dotenvy::dotenv()
+            && !err.not_found()
+        {
+            return Err(ConfigError {
+                variable: ".env",
+                value: "[file]".into(),
+                problem: err.to_string(),
+            });
+        }
         Config::from_lookup(|name| std::env::var(name).ok())
     }
 
@@ -327,8 +336,8 @@ impl Config {
             otp_ttl: vars.parse("AUTHGATE_OTP_TTL", "10m", positive_duration)?,
             otp_max_attempts: vars.parse("AUTHGATE_OTP_MAX_ATTEMPTS", "5", |v| {
                 match v.parse() {
-                    Ok(n) if n >= 1 => Ok(n),
-                    _ => Err("expected a whole number of at least 1".into()),
+                    Ok(n) if (1..=1000).contains(&n) => Ok(n),
+                    _ => Err("expected a whole number from 1 to 1000".into()),
                 }
             })?,
             otp_resend_cooldown: vars.parse(
@@ -451,7 +460,7 @@ fn parse_roles(value: &str) -> Result<Vec<String>, String> {
     if roles.is_empty() {
         return Err("at least one role is needed".into());
     }
-    if roles.iter().any(|role| role == "admin") {
+    if roles.iter().any(|role| role.eq_ignore_ascii_case("admin")) {
         return Err("admin is never self-assignable".into());
     }
     Ok(roles)
@@ -470,10 +479,14 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "d" => 86_400,
         _ => return Err(invalid()),
     };
-    number
-        .checked_mul(seconds_per_unit)
-        .map(Duration::from_secs)
-        .ok_or_else(invalid)
+    // Ten years is longer than any lifetime or window makes sense for, and keeps every
+    // "now + duration" far from overflowing.
+    const MAX_SECONDS: u64 = 3650 * 86_400;
+    match number.checked_mul(seconds_per_unit) {
+        Some(seconds) if seconds <= MAX_SECONDS => Ok(Duration::from_secs(seconds)),
+        Some(_) => Err("at most 3650d".into()),
+        None => Err(invalid()),
+    }
 }
 
 fn positive_duration(value: &str) -> Result<Duration, String> {

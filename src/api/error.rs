@@ -50,6 +50,8 @@ pub enum ErrorCode {
     EmailNotVerified,
     /// 403: the account is disabled.
     AccountDisabled,
+    /// 403: a browser on an origin not in `AUTHGATE_CORS_ORIGINS`.
+    OriginNotAllowed,
     /// 404: no such route or resource.
     NotFound,
     /// 405: the route exists but not with this method.
@@ -87,6 +89,7 @@ impl ErrorCode {
             EmailDomainNotAllowed | RoleNotAllowed | EmailNotVerified | AccountDisabled => {
                 StatusCode::FORBIDDEN
             }
+            OriginNotAllowed => StatusCode::FORBIDDEN,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             EmailTaken | AlreadyVerified => StatusCode::CONFLICT,
@@ -113,6 +116,7 @@ impl ErrorCode {
             RoleNotAllowed => "role_not_allowed",
             EmailNotVerified => "email_not_verified",
             AccountDisabled => "account_disabled",
+            OriginNotAllowed => "origin_not_allowed",
             NotFound => "not_found",
             MethodNotAllowed => "method_not_allowed",
             EmailTaken => "email_taken",
@@ -148,6 +152,7 @@ impl ErrorCode {
             RoleNotAllowed => "This role cannot be chosen at registration.",
             EmailNotVerified => "Verify your email address first: we sent you a code.",
             AccountDisabled => "This account is disabled.",
+            OriginNotAllowed => "This origin may not call the API from a browser.",
             NotFound => "There is nothing here.",
             MethodNotAllowed => "This method is not allowed here.",
             EmailTaken => "An account with this email already exists.",
@@ -248,6 +253,7 @@ impl ApiError {
         }
         let code = match err.status() {
             StatusCode::NOT_FOUND => ErrorCode::NotFound,
+            StatusCode::FORBIDDEN => ErrorCode::OriginNotAllowed,
             StatusCode::METHOD_NOT_ALLOWED => ErrorCode::MethodNotAllowed,
             StatusCode::UNAUTHORIZED => ErrorCode::Unauthorized,
             StatusCode::PAYLOAD_TOO_LARGE => ErrorCode::PayloadTooLarge,
@@ -290,10 +296,7 @@ impl From<AuthError> for ApiError {
             AuthError::EmailNotVerified => ApiError::new(ErrorCode::EmailNotVerified),
             AuthError::AccountDisabled => ApiError::new(ErrorCode::AccountDisabled),
             AuthError::InvalidRefreshToken => ApiError::new(ErrorCode::InvalidRefreshToken),
-            AuthError::RefreshTokenReused => {
-                crate::metrics::count("authgate_refresh_reuse_total", &[]);
-                ApiError::new(ErrorCode::RefreshTokenReused)
-            }
+            AuthError::RefreshTokenReused => ApiError::new(ErrorCode::RefreshTokenReused),
             AuthError::Unauthorized => ApiError::new(ErrorCode::Unauthorized),
             AuthError::NotFound => ApiError::new(ErrorCode::NotFound),
             AuthError::Overloaded {

@@ -81,6 +81,14 @@ fn describe(err: &serde_json::Error) -> String {
         .split_once(", expected ")
         .map(|(_, expected)| expected.split(" at line").next().unwrap_or(expected).trim());
     match expected {
+        // Rust type names ("struct UpdateProfile", "variant identifier") mean nothing to a
+        // client: say what JSON is wanted instead.
+        Some(expected) if text.starts_with("invalid type") && expected.starts_with("struct ") => {
+            "Must be an object.".into()
+        }
+        Some(expected) if expected.contains("variant") => {
+            "Must be one of the documented values.".into()
+        }
         Some(expected) if text.starts_with("invalid type") => {
             let mut sentence = format!("Must be {expected}.");
             if let Some(first) = sentence.get_mut(0..1) {
@@ -88,6 +96,7 @@ fn describe(err: &serde_json::Error) -> String {
             }
             sentence
         }
+        _ if text.starts_with("unknown variant") => "Must be one of the documented values.".into(),
         _ => "Has an invalid value.".into(),
     }
 }

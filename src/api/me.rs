@@ -116,7 +116,7 @@ pub enum MeResponse {
 
 error_set!(MeErrors: Unauthorized);
 error_set!(ChangePasswordErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    Unauthorized, InvalidCredentials, Overloaded);
+    Unauthorized, InvalidCredentials, Overloaded, RateLimited);
 error_set!(UpdateMeErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge, Unauthorized);
 
 /// Fields of the user object that only the service sets.

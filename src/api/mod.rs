@@ -102,7 +102,9 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let surface = if state.config.cors_origins.is_empty() {
         surface.boxed()
     } else {
-        surface.with(cors(&state.config.cors_origins)).boxed()
+        surface
+            .with(cors(&state.config.cors_origins, &state.config.public_url))
+            .boxed()
     };
     let context = Arc::new(RequestContext {
         state: Arc::clone(&state),
@@ -114,10 +116,22 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     })
 }
 
-/// Browsers on these origins may call the API, with the bearer token in `Authorization`.
-fn cors(origins: &[String]) -> Cors {
+/// Browsers on these origins may call the API, with the bearer token in `Authorization`. The
+/// service's own origin is always admitted: browsers send `Origin` on same-origin POSTs too,
+/// and Swagger UI must keep working.
+fn cors(origins: &[String], public_url: &str) -> Cors {
+    let own_origin = public_url
+        .splitn(4, '/')
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("/");
     Cors::new()
-        .allow_origins(origins.iter().map(String::as_str))
+        .allow_origins(
+            origins
+                .iter()
+                .map(String::as_str)
+                .chain([own_origin.as_str()]),
+        )
         .allow_methods([
             Method::GET,
             Method::POST,
@@ -255,7 +269,12 @@ async fn respond<E: Endpoint>(
     }
     let latency = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
-    metrics::observe_request(&route, method.as_str(), status, latency);
+    // Made-up methods would each add a time series on a public endpoint.
+    let method_label = match method.as_str() {
+        known @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" | "HEAD") => known,
+        _ => "other",
+    };
+    metrics::observe_request(&route, method_label, status, latency);
     tracing::info!(
         target: "authgate::access",
         %method,

@@ -159,10 +159,14 @@ pub fn client_info(request: &Request, trusted_proxies: &[IpNet]) -> ClientInfo {
         .iter()
         .filter_map(|value| value.to_str().ok())
         .collect();
-    let ip = request
-        .remote_addr()
-        .as_socket_addr()
-        .map(|peer| client_ip(peer.ip(), &forwarded.join(","), trusted_proxies).to_string());
+    let ip = request.remote_addr().as_socket_addr().map(|peer| {
+        client_ip(
+            peer.ip().to_canonical(),
+            &forwarded.join(","),
+            trusted_proxies,
+        )
+        .to_string()
+    });
     ClientInfo {
         ip,
         user_agent: request

@@ -96,11 +96,11 @@ pub enum ResetResponse {
 }
 
 error_set!(ForgotErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    ResendTooSoon, MailUnavailable);
+    ResendTooSoon, MailUnavailable, RateLimited);
 error_set!(VerifyResetErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    InvalidOtp, OtpLocked);
+    InvalidOtp, OtpLocked, RateLimited);
 error_set!(ResetErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    InvalidOtp, OtpLocked, Overloaded);
+    InvalidOtp, OtpLocked, Overloaded, RateLimited);
 
 #[OpenApi(tag = "ApiTags::PasswordReset")]
 impl PasswordResetApi {

@@ -152,11 +152,11 @@ pub enum ResendResponse {
 }
 
 error_set!(RegisterErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    EmailDomainNotAllowed, RoleNotAllowed, EmailTaken, ResendTooSoon, MailUnavailable, Overloaded);
+    EmailDomainNotAllowed, RoleNotAllowed, EmailTaken, ResendTooSoon, MailUnavailable, Overloaded, RateLimited);
 error_set!(VerifyErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    InvalidOtp, OtpLocked, AccountDisabled, AlreadyVerified);
+    InvalidOtp, OtpLocked, AccountDisabled, AlreadyVerified, RateLimited);
 error_set!(ResendErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    ResendTooSoon, MailUnavailable);
+    ResendTooSoon, MailUnavailable, RateLimited);
 
 #[OpenApi(tag = "ApiTags::Registration")]
 impl RegistrationApi {

@@ -19,7 +19,7 @@ pub struct ServiceApi;
 
 #[derive(Debug, Object)]
 pub struct Status {
-    /// `ok` or `not_ready`.
+    /// Always `ok`.
     pub status: String,
 }
 

@@ -117,9 +117,9 @@ pub enum DiscoveryResponse {
 }
 
 error_set!(LoginErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    InvalidCredentials, EmailNotVerified, AccountDisabled, Overloaded);
+    InvalidCredentials, EmailNotVerified, AccountDisabled, Overloaded, RateLimited);
 error_set!(RefreshErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    InvalidRefreshToken, RefreshTokenReused);
+    InvalidRefreshToken, RefreshTokenReused, RateLimited);
 error_set!(LogoutErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge);
 error_set!(PublicErrors: InternalError);
 

@@ -164,32 +164,49 @@ impl AuthService {
         consume: bool,
     ) -> Result<(DatabaseTransaction, one_time_codes::Model), AuthError> {
         let now = self.clock.now();
-        let row = find_locked(&txn, email, purpose).await?;
-        let Some((row, stored_hash)) =
-            row.and_then(|row| row.code_hash.clone().map(|hash| (row, hash)))
-        else {
+        let max_attempts = self.config.otp_max_attempts as i32;
+        let Some(row) = find_locked(&txn, email, purpose).await? else {
+            // No code was ever issued here. Guesses still count, on a placeholder row, so the
+            // address locks exactly like a real code would: `otp_locked` must not tell which
+            // addresses have accounts.
+            let placeholder = one_time_codes::ActiveModel {
+                id: Set(Uuid::new_v4()),
+                email: Set(email.to_string()),
+                purpose: Set(purpose.as_str().to_string()),
+                user_id: Set(None),
+                code_hash: Set(None),
+                attempts: Set(1),
+                created_at: Set(now),
+                expires_at: Set(now),
+                consumed_at: Set(None),
+                last_sent_at: Set(None),
+            };
+            // Losing an insert race means a concurrent guess already counted.
+            if placeholder.insert(&txn).await.is_ok() {
+                txn.commit().await?;
+            }
             return Err(AuthError::InvalidOtp);
         };
-        if row.consumed_at.is_some() || now >= row.expires_at {
-            return Err(AuthError::InvalidOtp);
-        }
-        if row.attempts >= self.config.otp_max_attempts as i32 {
+        if row.attempts >= max_attempts {
             return Err(AuthError::OtpLocked);
         }
-        if !code_matches(row.id, code, &stored_hash) {
-            // Counted atomically, so parallel guesses cannot exceed the limit.
+        let usable = row.consumed_at.is_none() && now < row.expires_at;
+        let stored_hash = row.code_hash.clone().filter(|_| usable);
+        let Some(stored_hash) = stored_hash.filter(|hash| code_matches(row.id, code, hash)) else {
+            // Every miss counts, whatever the reason, atomically so parallel guesses cannot
+            // exceed the limit; the count is committed even though the request fails.
             OneTimeCodes::update_many()
                 .col_expr(
                     one_time_codes::Column::Attempts,
                     sea_query::ExprTrait::add(Expr::col(one_time_codes::Column::Attempts), 1),
                 )
                 .filter(one_time_codes::Column::Id.eq(row.id))
-                .filter(one_time_codes::Column::Attempts.lt(self.config.otp_max_attempts as i32))
+                .filter(one_time_codes::Column::Attempts.lt(max_attempts))
                 .exec(&txn)
                 .await?;
             txn.commit().await?;
             return Err(AuthError::InvalidOtp);
-        }
+        };
         if consume {
             // Only one request can consume a code, however many race with the right one.
             let consumed = OneTimeCodes::update_many()

@@ -71,12 +71,6 @@ impl FieldErrors {
         Self::default()
     }
 
-    pub fn single(field: &str, problem: impl Into<String>) -> Self {
-        let mut errors = Self::new();
-        errors.add(field, problem);
-        errors
-    }
-
     pub fn add(&mut self, field: &str, problem: impl Into<String>) {
         self.0
             .entry(field.to_string())

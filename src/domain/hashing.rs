@@ -10,7 +10,7 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use argon2::{
@@ -184,15 +184,6 @@ fn verify_blocking(params: &Params, password: &str, stored_hash: &str) -> Verifi
     } else {
         Verification::MatchNeedsRehash
     }
-}
-
-/// Time to hash once with `params`, for benchmarks and the start-up log.
-pub fn time_one_hash(params: Argon2Params) -> Result<Duration, AuthError> {
-    let params = Params::new(params.memory_kib, params.iterations, params.lanes, None)
-        .map_err(|err| AuthError::Internal(format!("argon2 parameters: {err}")))?;
-    let started = Instant::now();
-    hash_blocking(&params, "benchmark password")?;
-    Ok(started.elapsed())
 }
 
 #[cfg(test)]

@@ -22,6 +22,15 @@ pub enum LimitKind {
 }
 
 impl LimitKind {
+    const ALL: [LimitKind; 6] = [
+        LimitKind::LoginIp,
+        LimitKind::LoginAccount,
+        LimitKind::RegisterIp,
+        LimitKind::OtpVerifyIp,
+        LimitKind::MailAddress,
+        LimitKind::RefreshSession,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             LimitKind::LoginIp => "login_ip",
@@ -54,7 +63,7 @@ ON CONFLICT (key) DO UPDATE SET
   window_started_ms = CASE WHEN rate_limits.window_started_ms <= ? THEN ? ELSE rate_limits.window_started_ms END
 RETURNING hits, window_started_ms";
 
-const READ_COUNTER: &str = "SELECT hits, window_started_ms FROM rate_limits WHERE key = ?";
+const REFUND_HIT: &str = "UPDATE rate_limits SET hits = hits - 1 WHERE key = ? AND hits > 0";
 
 const PURGE_COUNTERS: &str = "DELETE FROM rate_limits WHERE window_started_ms <= ?";
 
@@ -66,81 +75,47 @@ struct Counter {
 
 impl AuthService {
     /// Counts one event of `kind` for `subject` and refuses it once the limit is passed.
+    /// Returns the events in the current window (zero when the limit is off).
     pub(super) async fn hit(
         &self,
         conn: &impl ConnectionTrait,
         kind: LimitKind,
         subject: &str,
-    ) -> Result<(), AuthError> {
+    ) -> Result<u32, AuthError> {
         let Some(limit) = kind.of(&self.config.limits) else {
-            return Ok(());
+            return Ok(0);
         };
         let counter = self.count_hit(conn, kind, limit, subject).await?;
         if counter.hits > limit.count {
             return Err(self.refusal(kind, limit, &counter));
         }
-        Ok(())
+        Ok(counter.hits)
     }
 
-    /// Counts one event without refusing it; returns the hits in the current window (zero
-    /// when the limit is off).
-    pub(super) async fn record(
-        &self,
-        conn: &impl ConnectionTrait,
-        kind: LimitKind,
-        subject: &str,
-    ) -> Result<u32, AuthError> {
-        match kind.of(&self.config.limits) {
-            Some(limit) => Ok(self.count_hit(conn, kind, limit, subject).await?.hits),
-            None => Ok(0),
-        }
-    }
-
-    /// Refuses when `subject` has already used up its limit, counting nothing.
-    pub(super) async fn ensure_below(
-        &self,
-        kind: LimitKind,
-        subject: &str,
-    ) -> Result<(), AuthError> {
-        let Some(limit) = kind.of(&self.config.limits) else {
-            return Ok(());
-        };
-        let statement = statement(
-            self.db.get_database_backend(),
-            READ_COUNTER,
-            vec![key(kind, subject).into()],
-        );
-        let Some(row) = self.db.query_one_raw(statement).await? else {
-            return Ok(());
-        };
-        let counter = Counter {
-            hits: row.try_get::<i32>("", "hits")?.max(0) as u32,
-            window_started_ms: row.try_get("", "window_started_ms")?,
-        };
-        let window_open =
-            counter.window_started_ms > self.clock.now().timestamp_millis() - window_ms(limit);
-        if window_open && counter.hits >= limit.count {
-            return Err(self.refusal(kind, limit, &counter));
+    /// Takes back one counted event that turned out not to be abuse (a right password, a
+    /// mail the server never took).
+    pub(super) async fn refund(&self, kind: LimitKind, subject: &str) -> Result<(), AuthError> {
+        if kind.of(&self.config.limits).is_some() {
+            let values = vec![key(kind, subject).into()];
+            self.db
+                .execute_raw(statement(
+                    self.db.get_database_backend(),
+                    REFUND_HIT,
+                    values,
+                ))
+                .await?;
         }
         Ok(())
     }
 
     /// Deletes counters whose window has passed for every limit.
     pub async fn purge_expired_counters(&self) -> Result<u64, AuthError> {
-        let limits = &self.config.limits;
-        let longest = [
-            limits.login_ip,
-            limits.login_account,
-            limits.register_ip,
-            limits.otp_verify_ip,
-            limits.mail_address,
-            limits.refresh_session,
-        ]
-        .into_iter()
-        .flatten()
-        .map(window_ms)
-        .max()
-        .unwrap_or(0);
+        let longest = LimitKind::ALL
+            .into_iter()
+            .filter_map(|kind| kind.of(&self.config.limits))
+            .map(window_ms)
+            .max()
+            .unwrap_or(0);
         let cutoff = self.clock.now().timestamp_millis() - longest;
         let statement = statement(
             self.db.get_database_backend(),

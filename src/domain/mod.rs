@@ -16,7 +16,7 @@ pub mod profile;
 pub mod registration;
 pub mod sessions;
 
-use std::sync::Arc;
+use std::{net::IpAddr, sync::Arc};
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 
@@ -49,9 +49,18 @@ pub struct ClientInfo {
 }
 
 impl ClientInfo {
-    /// Requests whose address is unknown share one limit.
-    pub fn ip_or_unknown(&self) -> &str {
-        self.ip.as_deref().unwrap_or("unknown")
+    /// What per-IP limits count: the address, but for IPv6 its /64, since one subscriber
+    /// usually holds a whole /64 and could rotate through it. Requests whose address is
+    /// unknown share one limit.
+    pub fn limit_subject(&self) -> String {
+        match self.ip.as_deref().map(str::parse::<IpAddr>) {
+            Some(Ok(IpAddr::V6(ip))) => {
+                let [a, b, c, d, ..] = ip.segments();
+                format!("{a:x}:{b:x}:{c:x}:{d:x}::/64")
+            }
+            Some(Ok(ip)) => ip.to_string(),
+            _ => "unknown".into(),
+        }
     }
 }
 
@@ -103,10 +112,6 @@ impl AuthService {
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     async fn begin(&self) -> Result<DatabaseTransaction, AuthError> {
         Ok(crate::store::begin(&self.db).await?)
     }
@@ -140,6 +145,8 @@ impl AuthService {
         if let Err(err) = self.mailer.send(email.as_str(), mail).await {
             tracing::error!(error = %err, "a code could not be mailed");
             self.forget_send(issued).await;
+            self.refund(limits::LimitKind::MailAddress, email.as_str())
+                .await?;
             return Err(AuthError::MailUnavailable);
         }
         Ok(())

@@ -2,7 +2,7 @@
 
 use std::{collections::HashSet, fmt, sync::LazyLock};
 
-use super::email::Email;
+use super::{email::Email, error::FieldErrors};
 
 /// Passwords longer than this are refused outright, so nobody can make us hash megabytes.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -66,6 +66,20 @@ impl Password {
 
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+/// Records a problem under `field` unless `confirmation` repeats `password`.
+pub fn check_confirmation(
+    errors: &mut FieldErrors,
+    field: &str,
+    password: &str,
+    confirmation: &str,
+) {
+    if confirmation.is_empty() {
+        errors.add(field, "This field is required.");
+    } else if confirmation != password {
+        errors.add(field, "The two password fields didn't match.");
     }
 }
 

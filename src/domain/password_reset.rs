@@ -10,7 +10,7 @@ use super::{
     codes::Purpose,
     error::{AuthError, FieldErrors},
     limits::LimitKind,
-    password::Password,
+    password::{Password, check_confirmation},
     registration::parse_email_and_code,
     sessions::revoke_sessions_of,
 };
@@ -33,7 +33,7 @@ impl AuthService {
         code: &str,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        self.hit(&self.db, LimitKind::OtpVerifyIp, client.ip_or_unknown())
+        self.hit(&self.db, LimitKind::OtpVerifyIp, &client.limit_subject())
             .await?;
         let (email, code) = parse_email_and_code(email, code)?;
         let (txn, _) = self
@@ -51,7 +51,7 @@ impl AuthService {
         form: ResetForm,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        self.hit(&self.db, LimitKind::OtpVerifyIp, client.ip_or_unknown())
+        self.hit(&self.db, LimitKind::OtpVerifyIp, &client.limit_subject())
             .await?;
         let (email, code) = parse_email_and_code(&form.email, &form.otp)?;
         let mut errors = FieldErrors::new();
@@ -63,11 +63,12 @@ impl AuthService {
                 &email,
             ),
         );
-        if form.confirm_password.is_empty() {
-            errors.add("confirm_password", "This field is required.");
-        } else if form.confirm_password != form.new_password {
-            errors.add("confirm_password", "The two password fields didn't match.");
-        }
+        check_confirmation(
+            &mut errors,
+            "confirm_password",
+            &form.new_password,
+            &form.confirm_password,
+        );
         errors.into_result()?;
         let password =
             password.ok_or_else(|| AuthError::Internal("password check lost its value".into()))?;

@@ -14,7 +14,7 @@ use super::{
     email::Email,
     error::{AuthError, FieldErrors},
     limits::LimitKind,
-    password::Password,
+    password::{Password, check_confirmation},
     profile::{empty_profile, load_account, parse_name, parse_phone},
 };
 use crate::{
@@ -58,7 +58,7 @@ impl AuthService {
         form: RegistrationForm,
         client: &ClientInfo,
     ) -> Result<Registered, AuthError> {
-        self.hit(&self.db, LimitKind::RegisterIp, client.ip_or_unknown())
+        self.hit(&self.db, LimitKind::RegisterIp, &client.limit_subject())
             .await?;
         let new = self.check_registration(form)?;
         // Cheap refusals first, so a taken address costs no password hash.
@@ -153,27 +153,26 @@ impl AuthService {
         code: &str,
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
-        self.hit(&self.db, LimitKind::OtpVerifyIp, client.ip_or_unknown())
+        self.hit(&self.db, LimitKind::OtpVerifyIp, &client.limit_subject())
             .await?;
         let (email, code) = parse_email_and_code(email, code)?;
-        // Answered before the code is looked at, whatever code was sent.
-        match find_user(&self.db, &email).await? {
-            None => return Err(AuthError::InvalidOtp),
-            Some(user) if user.is_verified => return Err(AuthError::AlreadyVerified),
-            Some(_) => {}
-        }
-        let (txn, _) = self
-            .begin_with_code(&email, Purpose::Registration, &code, true)
-            .await?;
+        // The user row is locked before the code row, in the order registration takes them,
+        // so the two can never deadlock on PostgreSQL.
+        let txn = self.begin().await?;
         let user = users::Entity::find()
             .filter(users::Column::Email.eq(email.as_str()))
             .lock_exclusive()
             .one(&txn)
-            .await?
-            .ok_or(AuthError::InvalidOtp)?;
-        if user.is_verified {
+            .await?;
+        // Answered before the code is looked at, whatever code was sent.
+        if user.as_ref().is_some_and(|user| user.is_verified) {
             return Err(AuthError::AlreadyVerified);
         }
+        // An unknown address goes through the same check (and attempt count) as a real one.
+        let (txn, _) = self
+            .check_code(txn, &email, Purpose::Registration, &code, true)
+            .await?;
+        let user = user.ok_or(AuthError::InvalidOtp)?;
         if !user.is_active {
             return Err(AuthError::AccountDisabled);
         }
@@ -242,11 +241,7 @@ impl AuthService {
             }
             None => None,
         };
-        if form.password2.is_empty() {
-            errors.add("password2", "This field is required.");
-        } else if form.password2 != form.password {
-            errors.add("password2", "The two password fields didn't match.");
-        }
+        check_confirmation(&mut errors, "password2", &form.password, &form.password2);
         let first_name = errors.check(
             "first_name",
             parse_name(form.first_name.as_deref().unwrap_or_default()),

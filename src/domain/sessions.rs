@@ -6,10 +6,12 @@
 //! a valid pair for the same session; later, it can only be a copy in someone else's hands, so
 //! the whole session is revoked (RFC 9700 §4.14.2).
 
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, sea_query::Expr,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -21,7 +23,7 @@ use super::{
     error::{AuthError, FieldErrors},
     hashing::Verification,
     limits::LimitKind,
-    password::Password,
+    password::{Password, check_confirmation},
     profile::load_account,
     registration::find_user,
 };
@@ -51,10 +53,13 @@ impl AuthService {
         errors.into_result()?;
         let email =
             email.ok_or_else(|| AuthError::Internal("email check lost its value".into()))?;
-        // Limits are checked before any hashing: a refused attempt costs almost nothing.
-        self.hit(&self.db, LimitKind::LoginIp, client.ip_or_unknown())
+        // Limits come before any hashing: a refused attempt costs almost nothing. The account
+        // counter takes this attempt now, before the (slow) check, so a burst of parallel
+        // guesses cannot all slip under the limit; a right password gives it back.
+        self.hit(&self.db, LimitKind::LoginIp, &client.limit_subject())
             .await?;
-        self.ensure_below(LimitKind::LoginAccount, email.as_str())
+        let attempts = self
+            .hit(&self.db, LimitKind::LoginAccount, email.as_str())
             .await?;
 
         // No password over the size limit was ever accepted, so none can match.
@@ -71,13 +76,15 @@ impl AuthService {
             }
         };
         let (Some(user), Some(password)) = (user, password) else {
-            self.failed_login(&email, None, client).await?;
+            self.failed_login(&email, None, client, attempts).await?;
             return Err(AuthError::InvalidCredentials);
         };
         if verification == Verification::Mismatch {
-            self.failed_login(&email, Some(user.id), client).await?;
+            self.failed_login(&email, Some(user.id), client, attempts)
+                .await?;
             return Err(AuthError::InvalidCredentials);
         }
+        self.refund(LimitKind::LoginAccount, email.as_str()).await?;
         if !user.is_active {
             return Err(AuthError::AccountDisabled);
         }
@@ -90,7 +97,18 @@ impl AuthService {
         };
 
         let txn = self.begin().await?;
-        let mut changes = user.clone().into_active_model();
+        // The password was checked outside the transaction; a reset or change that committed
+        // meanwhile must win, or its session revocation (or new hash) would be undone.
+        let current = users::Entity::find_by_id(user.id)
+            .lock_exclusive()
+            .one(&txn)
+            .await?;
+        let Some(current) = current.filter(|current| {
+            current.password_hash == user.password_hash && current.is_active && current.is_verified
+        }) else {
+            return Err(AuthError::InvalidCredentials);
+        };
+        let mut changes = current.into_active_model();
         changes.last_login_at = Set(Some(self.clock.now()));
         if let Some(hash) = upgraded_hash {
             changes.password_hash = Set(hash);
@@ -120,10 +138,8 @@ impl AuthService {
         email: &Email,
         user_id: Option<Uuid>,
         client: &ClientInfo,
+        failures: u32,
     ) -> Result<(), AuthError> {
-        let failures = self
-            .record(&self.db, LimitKind::LoginAccount, email.as_str())
-            .await?;
         self.audit(
             &self.db,
             Action::Login,
@@ -147,13 +163,16 @@ impl AuthService {
             )
             .await?;
             tracing::warn!(security_event = "lockout", user_id = ?user_id, "sign-in locked after failed logins");
-            if user_id.is_some()
-                && let Err(err) = self
-                    .mailer
-                    .send(email.as_str(), templates::account_locked(limit.window))
-                    .await
-            {
-                tracing::error!(error = %err, "the lockout notice could not be mailed");
+            if user_id.is_some() {
+                // Sent in the background: waiting for the mail server would make this one
+                // answer slower than those for addresses without an account.
+                let mailer = Arc::clone(&self.mailer);
+                let (to, notice) = (email.to_string(), templates::account_locked(limit.window));
+                tokio::spawn(async move {
+                    if let Err(err) = mailer.send(&to, notice).await {
+                        tracing::error!(error = %err, "the lockout notice could not be mailed");
+                    }
+                });
             }
         }
         Ok(())
@@ -452,14 +471,19 @@ impl AuthService {
                 &email,
             ),
         );
-        if change.confirm_password.is_empty() {
-            errors.add("confirm_password", "This field is required.");
-        } else if change.confirm_password != change.new_password {
-            errors.add("confirm_password", "The two password fields didn't match.");
-        }
+        check_confirmation(
+            &mut errors,
+            "confirm_password",
+            &change.new_password,
+            &change.confirm_password,
+        );
         errors.into_result()?;
         let new_password = new_password
             .ok_or_else(|| AuthError::Internal("password check lost its value".into()))?;
+        // A stolen access token must not become a way around the login lockout: wrong current
+        // passwords count against the same allowance.
+        self.hit(&self.db, LimitKind::LoginAccount, email.as_str())
+            .await?;
         let current =
             Password::for_login(change.current_password).ok_or(AuthError::InvalidCredentials)?;
         if self
@@ -480,6 +504,7 @@ impl AuthService {
             .await?;
             return Err(AuthError::InvalidCredentials);
         }
+        self.refund(LimitKind::LoginAccount, email.as_str()).await?;
         let new_hash = self.hashing.hash(&new_password).await?;
 
         let txn = self.begin().await?;

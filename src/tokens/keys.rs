@@ -34,8 +34,9 @@ use crate::{
     store::signing_keys::{self, Entity as SigningKeys},
 };
 
-/// Clock skew allowance on top of the access TTL while a retired key stays published.
-pub const PUBLISH_MARGIN: Duration = Duration::from_secs(60);
+/// How long a retired key stays published beyond the access TTL: an instance may sign with a
+/// key retired elsewhere until its next reload (a minute), and clocks differ a little.
+pub const PUBLISH_MARGIN: Duration = Duration::from_secs(120);
 /// A flood of tokens with made-up `kid`s reloads the keys at most this often.
 const RELOAD_FLOOR: Duration = Duration::from_secs(5);
 

@@ -74,8 +74,12 @@ db_tests! {
         assert_rate_limited(&locked, 900);
         app.login("jane@example.com", "wrong password again").await.expect(429, Some("rate_limited"));
 
-        let notices: Vec<_> = app.mail.to("jane@example.com").into_iter().filter(|m| m.subject().contains("locked")).collect();
-        assert_eq!(notices.len(), 1, "one lockout mail per window");
+        // The notice goes out in the background.
+        let notices = app
+            .mail
+            .eventually(|mails| mails.iter().filter(|m| m.subject().contains("locked")).count())
+            .await;
+        assert_eq!(notices, 1, "one lockout mail per window");
         // Unknown addresses lock alike (and nobody is mailed).
         for _ in 0..3 {
             app.login("ghost@example.com", "whatever pw").await.expect(401, Some("invalid_credentials"));
@@ -84,6 +88,21 @@ db_tests! {
 
         app.clock.advance(Duration::from_secs(900));
         app.login("jane@example.com", PASSWORD).await.expect(200, None);
+    }
+
+    async fn parallel_guesses_cannot_outrun_the_lockout(db: Db) {
+        let app = TestApp::spawn_with(db, |config| {
+            config.limits = Limits { login_account: limit(3, 900), ..Limits::OFF };
+        })
+        .await;
+        app.verified_user("jane@example.com").await;
+
+        let guesses = (0..12).map(|i| app.login("jane@example.com", if i == 0 { "x1 wrong" } else { "x2 wrong" }));
+        let replies = futures_util::future::join_all(guesses).await;
+
+        let checked = replies.iter().filter(|reply| reply.status == 401).count();
+        assert!(checked <= 3, "{checked} guesses were checked against a limit of 3");
+        assert!(replies.iter().all(|reply| reply.status == 401 || reply.status == 429));
     }
 
     async fn registrations_per_ip_are_limited(db: Db) {

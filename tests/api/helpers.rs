@@ -205,6 +205,18 @@ impl SmtpSink {
         self.refuse.store(refuse, Ordering::SeqCst);
     }
 
+    /// Waits up to two seconds for `count` to see mail sent in the background.
+    pub async fn eventually(&self, count: impl Fn(&[ReceivedMail]) -> usize) -> usize {
+        for _ in 0..100 {
+            let seen = count(&self.all());
+            if seen > 0 {
+                return seen;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        0
+    }
+
     pub fn all(&self) -> Vec<ReceivedMail> {
         self.mails.lock().unwrap().clone()
     }

@@ -189,7 +189,7 @@ db_tests! {
         assert!(kids.contains(&old_kid));
 
         // Past the access TTL and the margin, the old key is gone.
-        app.clock.advance(Duration::from_secs(300 + 60));
+        app.clock.advance(Duration::from_secs(300 + 120));
         let keys = app.get("/.well-known/jwks.json", None).await.body["keys"].clone();
         assert_eq!(keys.as_array().unwrap().len(), 1);
         assert_eq!(keys[0]["kid"], new_kid.as_str());

@@ -122,6 +122,32 @@ db_tests! {
             .expect(400, Some("otp_locked"));
     }
 
+    async fn unknown_addresses_lock_exactly_like_real_ones(db: Db) {
+        let app = TestApp::spawn_with(db, |config| config.otp_max_attempts = 3).await;
+        app.register("jane@example.com", PASSWORD).await.expect(201, None);
+
+        for email in ["jane@example.com", "ghost@example.com"] {
+            for _ in 0..3 {
+                app.post("/auth/verify-otp", json!({"email": email, "otp": "000000"}))
+                    .await
+                    .expect(400, Some("invalid_otp"));
+            }
+            app.post("/auth/verify-otp", json!({"email": email, "otp": "000000"}))
+                .await
+                .expect(400, Some("otp_locked"));
+        }
+        // The same for reset codes, asked for or not.
+        app.post("/auth/forgot-password", json!({"email": "ghost@example.com"})).await.expect(200, None);
+        for email in ["ghost@example.com", "nobody@example.com"] {
+            for _ in 0..3 {
+                app.post("/auth/verify-password-reset-otp", json!({"email": email, "otp": "000000"})).await;
+            }
+            app.post("/auth/verify-password-reset-otp", json!({"email": email, "otp": "000000"}))
+                .await
+                .expect(400, Some("otp_locked"));
+        }
+    }
+
     async fn codes_expire(db: Db) {
         let app = TestApp::spawn(db).await;
         app.register("jane@example.com", PASSWORD).await.expect(201, None);
