@@ -68,7 +68,7 @@ impl Db {
     }
 
     /// A database no other test sees: a new SQLite file, or a new PostgreSQL schema.
-    async fn fresh_url(&self, scratch: &tempfile::TempDir) -> String {
+    pub async fn fresh_url(&self, scratch: &tempfile::TempDir) -> String {
         match self {
             Db::Sqlite => format!(
                 "sqlite://{}?mode=rwc",

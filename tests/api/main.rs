@@ -6,6 +6,7 @@ mod helpers;
 
 mod abuse;
 mod conventions;
+mod instances;
 mod keys;
 mod login;
 mod mail;
