@@ -1,7 +1,10 @@
 //! The signed-in user's own record: reading it and changing the editable fields.
 
 use chrono::{NaiveDate, Utc};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, TryIntoModel};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, TryIntoModel,
+    sea_query::OnConflict,
+};
 use uuid::Uuid;
 
 use super::{Account, AuthService, error::AuthError, error::FieldErrors};
@@ -106,11 +109,25 @@ impl AuthService {
         }
         user.updated_at = Set(self.clock.now());
         let user = user.update(&txn).await?;
-        let profile = if profile.is_changed() {
-            profile.update(&txn).await?
-        } else {
-            profile.try_into_model()?
-        };
+        let profile = profile.try_into_model()?;
+        // An upsert: should the profile row ever be missing, it is created, not a 500.
+        profiles::Entity::insert(profiles::ActiveModel {
+            user_id: Set(profile.user_id),
+            bio: Set(profile.bio.clone()),
+            avatar_url: Set(profile.avatar_url.clone()),
+            date_of_birth: Set(profile.date_of_birth),
+        })
+        .on_conflict(
+            OnConflict::column(profiles::Column::UserId)
+                .update_columns([
+                    profiles::Column::Bio,
+                    profiles::Column::AvatarUrl,
+                    profiles::Column::DateOfBirth,
+                ])
+                .to_owned(),
+        )
+        .exec(&txn)
+        .await?;
         txn.commit().await?;
         Ok(Account { user, profile })
     }

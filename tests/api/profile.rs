@@ -83,6 +83,20 @@ db_tests! {
         assert_eq!(app.get("/auth/me", token).await.body, signed_in["user"]);
     }
 
+    async fn a_missing_profile_row_is_recreated(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let signed_in = app.verified_user("jane@example.com").await;
+        app.execute("DELETE FROM profiles").await;
+
+        let patched = app
+            .request(Method::PATCH, "/auth/me", signed_in["access"].as_str(), Some(json!({"profile": {"bio": "back"}})))
+            .await;
+
+        patched.expect(200, None);
+        assert_eq!(patched.body["profile"]["bio"], "back");
+        assert_eq!(app.count("profiles").await, 1);
+    }
+
     async fn me_requires_a_token(db: Db) {
         let app = TestApp::spawn(db).await;
 
