@@ -54,3 +54,22 @@ fn to_micros(time: DateTime<Utc>) -> DateTime<Utc> {
 pub fn delta(duration: Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
 }
+
+/// Whole seconds from `now` until `until`, rounded up so a client never retries too early.
+pub fn seconds_until(now: DateTime<Utc>, until: DateTime<Utc>) -> u64 {
+    let millis = (until - now).num_milliseconds().max(0) as u64;
+    millis.div_ceil(1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_round_up() {
+        let now = Utc::now();
+        assert_eq!(seconds_until(now, now + TimeDelta::milliseconds(1)), 1);
+        assert_eq!(seconds_until(now, now + TimeDelta::seconds(60)), 60);
+        assert_eq!(seconds_until(now, now - TimeDelta::seconds(5)), 0);
+    }
+}

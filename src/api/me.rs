@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, sync::Arc};
 
-use poem::{Request, web::Data};
+use poem::web::Data;
 use poem_openapi::{
     ApiResponse, Object, OpenApi,
     payload::Json,
@@ -16,11 +16,11 @@ use super::{
     auth::BearerAuth,
     error::{ApiError, ApiErrors, ErrorCode, error_set},
     json::JsonBody,
-    models::{Tokens, User, client_info},
+    models::{Tokens, User},
 };
 use crate::{
     app::AppState,
-    domain::{error::FieldErrors, profile::ProfileChanges, sessions::PasswordChange},
+    domain::{ClientInfo, error::FieldErrors, profile::ProfileChanges, sessions::PasswordChange},
 };
 
 pub struct MeApi;
@@ -73,7 +73,8 @@ impl Example for UpdateMeRequest {
     }
 }
 
-#[derive(Debug, Default, Object, Deserialize)]
+/// No `Debug`: it carries a secret.
+#[derive(Default, Object, Deserialize)]
 #[oai(example)]
 #[serde(default)]
 pub struct ChangePasswordRequest {
@@ -184,7 +185,7 @@ impl MeApi {
     async fn change_password(
         &self,
         state: Data<&Arc<AppState>>,
-        request: &Request,
+        client: Data<&ClientInfo>,
         auth: BearerAuth,
         body: JsonBody<ChangePasswordRequest>,
     ) -> Result<ChangePasswordResponse, ApiErrors<ChangePasswordErrors>> {
@@ -196,11 +197,7 @@ impl MeApi {
         };
         let tokens = state
             .auth
-            .change_password(
-                auth.0.sub,
-                change,
-                &client_info(request, &state.config.trusted_proxies),
-            )
+            .change_password(auth.0.sub, change, client.0)
             .await?;
         Ok(ChangePasswordResponse::Ok(Json(PasswordChanged {
             message: "Your password was changed.".into(),

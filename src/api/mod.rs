@@ -222,7 +222,7 @@ const MAX_REQUEST_ID_LENGTH: usize = 128;
 /// headers and the access log line.
 async fn respond<E: Endpoint>(
     inner: Arc<E>,
-    request: Request,
+    mut request: Request,
     context: &RequestContext,
 ) -> Response {
     let started = Instant::now();
@@ -238,7 +238,10 @@ async fn respond<E: Endpoint>(
         .map_or_else(|| Uuid::new_v4().to_string(), str::to_string);
     let method = request.method().clone();
     let route = context.route_names.name(request.uri().path()).to_string();
-    let client_ip = models::client_info(&request, &context.state.config.trusted_proxies).ip;
+    // Worked out once here; handlers take it as `Data<&ClientInfo>`.
+    let client = models::client_info(&request, &context.state.config.trusted_proxies);
+    let client_ip = client.ip.clone();
+    request.extensions_mut().insert(client);
 
     let declared_length = request
         .headers()

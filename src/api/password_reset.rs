@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use poem::{Request, web::Data};
+use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use serde::Deserialize;
 
@@ -10,12 +10,12 @@ use super::{
     ApiTags,
     error::{ApiErrors, error_set},
     json::JsonBody,
-    models::{Message, client_info},
+    models::Message,
     registration::CodeRequest,
 };
 use crate::{
     app::AppState,
-    domain::{codes::Purpose, password_reset::ResetForm},
+    domain::{ClientInfo, codes::Purpose, password_reset::ResetForm},
 };
 
 pub struct PasswordResetApi;
@@ -57,7 +57,8 @@ pub enum VerifyResetResponse {
     Ok(Json<CodeAccepted>),
 }
 
-#[derive(Debug, Default, Object, Deserialize)]
+/// No `Debug`: it carries a secret.
+#[derive(Default, Object, Deserialize)]
 #[oai(example)]
 #[serde(default)]
 pub struct ResetRequest {
@@ -137,13 +138,12 @@ impl PasswordResetApi {
     async fn verify_password_reset_otp(
         &self,
         state: Data<&Arc<AppState>>,
-        request: &Request,
+        client: Data<&ClientInfo>,
         body: JsonBody<CodeRequest>,
     ) -> Result<VerifyResetResponse, ApiErrors<VerifyResetErrors>> {
-        let client = client_info(request, &state.config.trusted_proxies);
         state
             .auth
-            .verify_reset_code(&body.0.email, &body.0.otp, &client)
+            .verify_reset_code(&body.0.email, &body.0.otp, client.0)
             .await?;
         Ok(VerifyResetResponse::Ok(Json(CodeAccepted {
             message: "The code is valid. Choose a new password.".into(),
@@ -159,10 +159,9 @@ impl PasswordResetApi {
     async fn reset_password(
         &self,
         state: Data<&Arc<AppState>>,
-        request: &Request,
+        client: Data<&ClientInfo>,
         body: JsonBody<ResetRequest>,
     ) -> Result<ResetResponse, ApiErrors<ResetErrors>> {
-        let client = client_info(request, &state.config.trusted_proxies);
         let body = body.0;
         let form = ResetForm {
             email: body.email,
@@ -170,7 +169,7 @@ impl PasswordResetApi {
             new_password: body.new_password,
             confirm_password: body.confirm_password,
         };
-        state.auth.reset_password(form, &client).await?;
+        state.auth.reset_password(form, client.0).await?;
         Ok(ResetResponse::Ok(Json(ResetDone {
             message: "Your password was changed. Sign in with the new one.".into(),
             success: true,

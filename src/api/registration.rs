@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use poem::Request;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json, types::Example};
 use serde::Deserialize;
@@ -11,17 +10,18 @@ use super::{
     ApiTags,
     error::{ApiErrors, error_set},
     json::JsonBody,
-    models::{Tokens, User, client_info},
+    models::{Tokens, User},
 };
 use crate::{
     app::AppState,
-    domain::{codes::Purpose, registration::RegistrationForm},
+    domain::{ClientInfo, codes::Purpose, registration::RegistrationForm},
 };
 
 pub struct RegistrationApi;
 
 /// A new account. Unknown fields are ignored.
-#[derive(Debug, Default, Object, Deserialize)]
+/// No `Debug`: it carries a secret.
+#[derive(Default, Object, Deserialize)]
 #[oai(example)]
 #[serde(default)]
 pub struct RegisterRequest {
@@ -71,7 +71,8 @@ pub enum RegisterResponse {
 }
 
 /// An address and the code mailed to it.
-#[derive(Debug, Default, Object, Deserialize)]
+/// No `Debug`: it carries a secret.
+#[derive(Default, Object, Deserialize)]
 #[oai(example)]
 #[serde(default)]
 pub struct CodeRequest {
@@ -173,10 +174,9 @@ impl RegistrationApi {
     async fn register(
         &self,
         state: Data<&Arc<AppState>>,
-        request: &Request,
+        client: Data<&ClientInfo>,
         body: JsonBody<RegisterRequest>,
     ) -> Result<RegisterResponse, ApiErrors<RegisterErrors>> {
-        let client = client_info(request, &state.config.trusted_proxies);
         let body = body.0;
         let form = RegistrationForm {
             email: body.email,
@@ -187,7 +187,7 @@ impl RegistrationApi {
             phone_number: body.phone_number,
             role: body.role,
         };
-        let registered = state.auth.register(form, &client).await?;
+        let registered = state.auth.register(form, client.0).await?;
         Ok(RegisterResponse::Created(Json(Registered {
             user: registered.account.into(),
             otp_sent: true,
@@ -206,16 +206,12 @@ impl RegistrationApi {
     async fn verify_otp(
         &self,
         state: Data<&Arc<AppState>>,
-        request: &Request,
+        client: Data<&ClientInfo>,
         body: JsonBody<CodeRequest>,
     ) -> Result<VerifyResponse, ApiErrors<VerifyErrors>> {
         let signed_in = state
             .auth
-            .verify_email(
-                &body.0.email,
-                &body.0.otp,
-                &client_info(request, &state.config.trusted_proxies),
-            )
+            .verify_email(&body.0.email, &body.0.otp, client.0)
             .await?;
         Ok(VerifyResponse::Verified(Json(Verified {
             message: "Email verified. You are signed in.".into(),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use poem::{Request, web::Data};
+use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
@@ -11,9 +11,11 @@ use super::{
     ApiTags,
     auth::BearerAuth,
     error::{ApiErrors, error_set},
-    models::client_info,
 };
-use crate::{app::AppState, domain::error::AuthError};
+use crate::{
+    app::AppState,
+    domain::{ClientInfo, error::AuthError},
+};
 
 pub struct SessionsApi;
 
@@ -84,16 +86,15 @@ impl SessionsApi {
     async fn end_session(
         &self,
         state: Data<&Arc<AppState>>,
-        request: &Request,
+        client: Data<&ClientInfo>,
         auth: BearerAuth,
         /// The session id from `GET /auth/sessions`.
         id: Path<String>,
     ) -> Result<EndedResponse, ApiErrors<EndSessionErrors>> {
         let session_id = Uuid::parse_str(&id.0).map_err(|_| AuthError::NotFound)?;
-        let client = client_info(request, &state.config.trusted_proxies);
         state
             .auth
-            .end_session(auth.0.sub, session_id, &client)
+            .end_session(auth.0.sub, session_id, client.0)
             .await?;
         Ok(EndedResponse::Ended)
     }
@@ -105,11 +106,10 @@ impl SessionsApi {
     async fn logout_all(
         &self,
         state: Data<&Arc<AppState>>,
-        request: &Request,
+        client: Data<&ClientInfo>,
         auth: BearerAuth,
     ) -> Result<EndedResponse, ApiErrors<SessionsErrors>> {
-        let client = client_info(request, &state.config.trusted_proxies);
-        state.auth.end_all_sessions(auth.0.sub, &client).await?;
+        state.auth.end_all_sessions(auth.0.sub, client.0).await?;
         Ok(EndedResponse::Ended)
     }
 }

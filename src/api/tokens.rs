@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use poem::Request;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use serde::Deserialize;
@@ -12,13 +11,14 @@ use super::{
     ApiTags,
     error::{ApiError, ApiErrors, error_set},
     json::JsonBody,
-    models::{Tokens, User, client_info},
+    models::{Tokens, User},
 };
-use crate::{app::AppState, metrics};
+use crate::{app::AppState, domain::ClientInfo, metrics};
 
 pub struct TokensApi;
 
-#[derive(Debug, Default, Object, Deserialize)]
+/// No `Debug`: it carries a secret.
+#[derive(Default, Object, Deserialize)]
 #[oai(example)]
 #[serde(default)]
 pub struct LoginRequest {
@@ -50,7 +50,8 @@ pub enum LoginResponse {
     Ok(Json<LoggedIn>),
 }
 
-#[derive(Debug, Default, Object, Deserialize)]
+/// No `Debug`: it carries a secret.
+#[derive(Default, Object, Deserialize)]
 #[oai(example)]
 #[serde(default)]
 pub struct RefreshRequest {
@@ -134,14 +135,13 @@ impl TokensApi {
     async fn login(
         &self,
         state: Data<&Arc<AppState>>,
-        request: &Request,
+        client: Data<&ClientInfo>,
         body: JsonBody<LoginRequest>,
     ) -> Result<LoginResponse, ApiErrors<LoginErrors>> {
         let body = body.0;
-        let client = client_info(request, &state.config.trusted_proxies);
         let outcome = state
             .auth
-            .login(&body.email, body.password, &client)
+            .login(&body.email, body.password, client.0)
             .await
             .map_err(ApiError::from);
         let label = outcome
@@ -168,11 +168,10 @@ impl TokensApi {
     async fn refresh(
         &self,
         state: Data<&Arc<AppState>>,
-        request: &Request,
+        client: Data<&ClientInfo>,
         body: JsonBody<RefreshRequest>,
     ) -> Result<RefreshResponse, ApiErrors<RefreshErrors>> {
-        let client = client_info(request, &state.config.trusted_proxies);
-        let tokens = state.auth.refresh(&body.0.refresh, &client).await?;
+        let tokens = state.auth.refresh(&body.0.refresh, client.0).await?;
         Ok(RefreshResponse::Ok(Json(tokens.into())))
     }
 
@@ -185,11 +184,10 @@ impl TokensApi {
     async fn logout(
         &self,
         state: Data<&Arc<AppState>>,
-        request: &Request,
+        client: Data<&ClientInfo>,
         body: JsonBody<RefreshRequest>,
     ) -> Result<LogoutResponse, ApiErrors<LogoutErrors>> {
-        let client = client_info(request, &state.config.trusted_proxies);
-        state.auth.logout(&body.0.refresh, &client).await?;
+        state.auth.logout(&body.0.refresh, client.0).await?;
         Ok(LogoutResponse::LoggedOut)
     }
 

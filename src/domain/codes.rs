@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::{AuthService, email::Email, error::AuthError, limits::LimitKind};
-use crate::clock::delta;
+use crate::clock::{delta, seconds_until};
 use crate::store::{
     self,
     one_time_codes::{self, Entity as OneTimeCodes},
@@ -75,12 +75,6 @@ pub fn hash_code(row_id: Uuid, code: &str) -> String {
 pub fn code_matches(row_id: Uuid, offered: &str, stored_hash: &str) -> bool {
     let offered = hash_code(row_id, offered.trim());
     offered.as_bytes().ct_eq(stored_hash.as_bytes()).into()
-}
-
-/// Whole seconds from `now` until `until`, rounded up so a client never retries too early.
-pub fn seconds_until(now: DateTime<Utc>, until: DateTime<Utc>) -> u64 {
-    let millis = (until - now).num_milliseconds().max(0) as u64;
-    millis.div_ceil(1000)
 }
 
 impl AuthService {
@@ -254,8 +248,6 @@ async fn find_locked(
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeDelta;
-
     use super::*;
 
     #[test]
@@ -276,13 +268,5 @@ mod tests {
             hash_code(row, "123456"),
             hash_code(Uuid::new_v4(), "123456")
         );
-    }
-
-    #[test]
-    fn waits_round_up() {
-        let now = Utc::now();
-        assert_eq!(seconds_until(now, now + TimeDelta::milliseconds(1)), 1);
-        assert_eq!(seconds_until(now, now + TimeDelta::seconds(60)), 60);
-        assert_eq!(seconds_until(now, now - TimeDelta::seconds(5)), 0);
     }
 }

@@ -7,7 +7,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value};
 
 use super::{AuthService, error::AuthError};
 use crate::{
-    clock::delta,
+    clock::{delta, seconds_until},
     config::{Limit, Limits},
 };
 
@@ -163,7 +163,7 @@ impl AuthService {
         crate::metrics::count("authgate_rate_limited_total", &[("limit", kind.name())]);
         AuthError::RateLimited {
             limit: kind.name(),
-            retry_after_seconds: super::codes::seconds_until(now, ends).max(1),
+            retry_after_seconds: seconds_until(now, ends).max(1),
         }
     }
 }

@@ -17,7 +17,8 @@ use super::{
 use crate::store::users;
 
 /// What a person sends to set a new password with a reset code, unparsed.
-#[derive(Debug, Default)]
+/// No `Debug`: it carries the code and the password.
+#[derive(Default)]
 pub struct ResetForm {
     pub email: String,
     pub otp: String,

@@ -1,6 +1,6 @@
 //! The signed-in user's own record: reading it and changing the editable fields.
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel, TryIntoModel,
     sea_query::OnConflict,
@@ -40,6 +40,7 @@ impl AuthService {
         user_id: Uuid,
         changes: ProfileChanges,
     ) -> Result<Account, AuthError> {
+        let today = self.clock.now().date_naive();
         let mut errors = FieldErrors::new();
         let first_name = changes.first_name.map(|value| {
             errors.check(
@@ -74,7 +75,7 @@ impl AuthService {
         let date_of_birth = changes.date_of_birth.map(|value| {
             errors.check(
                 "profile.date_of_birth",
-                parse_date_of_birth(value.as_deref().unwrap_or_default()),
+                parse_date_of_birth(value.as_deref().unwrap_or_default(), today),
             )
         });
         errors.into_result()?;
@@ -234,7 +235,7 @@ fn parse_avatar_url(raw: &str) -> Result<Option<String>, Vec<String>> {
     }
 }
 
-fn parse_date_of_birth(raw: &str) -> Result<Option<NaiveDate>, Vec<String>> {
+fn parse_date_of_birth(raw: &str, today: NaiveDate) -> Result<Option<NaiveDate>, Vec<String>> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Ok(None);
@@ -242,7 +243,7 @@ fn parse_date_of_birth(raw: &str) -> Result<Option<NaiveDate>, Vec<String>> {
     let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
         .map_err(|_| vec!["Enter a date as YYYY-MM-DD.".to_string()])?;
     let earliest = NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN);
-    if date < earliest || date > Utc::now().date_naive() {
+    if date < earliest || date > today {
         return Err(vec!["Enter a date between 1900-01-01 and today.".into()]);
     }
     Ok(Some(date))
@@ -276,9 +277,10 @@ mod tests {
 
     #[test]
     fn dates_and_urls() {
-        assert!(parse_date_of_birth("1990-02-28").is_ok());
-        assert!(parse_date_of_birth("1990-02-30").is_err());
-        assert!(parse_date_of_birth("3000-01-01").is_err());
+        let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        assert!(parse_date_of_birth("1990-02-28", today).is_ok());
+        assert!(parse_date_of_birth("1990-02-30", today).is_err());
+        assert!(parse_date_of_birth("2026-11-23", today).is_err());
         assert!(parse_avatar_url("https://cdn.example.com/a.png").is_ok());
         assert!(parse_avatar_url("javascript:alert(1)").is_err());
         assert!(parse_avatar_url("https://").is_err());

@@ -22,8 +22,8 @@ use crate::{
     store::{self, profiles, users},
 };
 
-/// What a registrant sends, unparsed.
-#[derive(Debug, Default)]
+/// What a registrant sends, unparsed. No `Debug`: it carries the password.
+#[derive(Default)]
 pub struct RegistrationForm {
     pub email: String,
     pub password: String,

@@ -18,7 +18,6 @@ use uuid::Uuid;
 use super::{
     AuthService, ClientInfo, SignedIn, TokenPair,
     audit::{Action, Outcome},
-    codes::seconds_until,
     email::Email,
     error::{AuthError, FieldErrors},
     hashing::Verification,
@@ -30,7 +29,7 @@ use super::{
 use serde_json::json;
 
 use crate::{
-    clock::delta,
+    clock::{delta, seconds_until},
     mail::templates,
     store::{refresh_tokens, sessions, users},
     tokens::{access::Subject, refresh},
@@ -354,7 +353,8 @@ pub struct SessionView {
 }
 
 /// What a signed-in user sends to change their password, unparsed.
-#[derive(Debug, Default)]
+/// No `Debug`: it carries passwords.
+#[derive(Default)]
 pub struct PasswordChange {
     pub current_password: String,
     pub new_password: String,
