@@ -194,24 +194,15 @@ impl KeyRing {
         if self.clock.now() < current.created_at + delta(max_age) {
             return Ok(None);
         }
-        let generated = generate_off_thread(self.algorithm).await?;
-        let now = self.clock.now();
-        let txn = crate::store::begin(&self.db).await?;
-        let retired = SigningKeys::update_many()
-            .col_expr(signing_keys::Column::RetiredAt, Expr::value(now))
-            .filter(signing_keys::Column::Kid.eq(current.kid.as_str()))
-            .filter(signing_keys::Column::RetiredAt.is_null())
-            .exec(&txn)
-            .await?;
-        if retired.rows_affected == 0 {
-            drop(txn);
-            self.reload().await?;
-            return Ok(None);
-        }
-        let kid = insert_key(&txn, self.algorithm, generated, now).await?;
-        txn.commit().await?;
+        let rotated = replace_current(
+            &self.db,
+            self.algorithm,
+            self.clock.as_ref(),
+            Some(&current.kid),
+        )
+        .await?;
         self.reload().await?;
-        Ok(Some(kid))
+        Ok(rotated)
     }
 
     fn snapshot(&self) -> Arc<KeySet> {
@@ -248,17 +239,37 @@ pub async fn rotate(
     algorithm: SigningAlgorithm,
     clock: &dyn Clock,
 ) -> Result<String, AuthError> {
+    replace_current(db, algorithm, clock, None)
+        .await?
+        .ok_or_else(|| {
+            AuthError::Internal("a rotation retired nothing and inserted nothing".into())
+        })
+}
+
+/// Retires the current key (only `expected`, when given, and only while it is still current)
+/// and inserts a new one, in one transaction. `None` when `expected` was retired meanwhile.
+async fn replace_current(
+    db: &DatabaseConnection,
+    algorithm: SigningAlgorithm,
+    clock: &dyn Clock,
+    expected: Option<&str>,
+) -> Result<Option<String>, AuthError> {
     let generated = generate_off_thread(algorithm).await?;
     let now = clock.now();
     let txn = crate::store::begin(db).await?;
-    SigningKeys::update_many()
+    let mut retire = SigningKeys::update_many()
         .col_expr(signing_keys::Column::RetiredAt, Expr::value(now))
-        .filter(signing_keys::Column::RetiredAt.is_null())
-        .exec(&txn)
-        .await?;
+        .filter(signing_keys::Column::RetiredAt.is_null());
+    if let Some(kid) = expected {
+        retire = retire.filter(signing_keys::Column::Kid.eq(kid));
+    }
+    let retired = retire.exec(&txn).await?;
+    if expected.is_some() && retired.rows_affected == 0 {
+        return Ok(None);
+    }
     let kid = insert_key(&txn, algorithm, generated, now).await?;
     txn.commit().await?;
-    Ok(kid)
+    Ok(Some(kid))
 }
 
 /// RSA key generation takes a while: it runs on the blocking pool.
