@@ -19,6 +19,7 @@ pub mod sessions;
 use std::{net::IpAddr, sync::Arc};
 
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use uuid::Uuid;
 
 use crate::{
     clock::Clock,
@@ -28,7 +29,7 @@ use crate::{
     tokens::AccessTokens,
 };
 use codes::Issued;
-use error::AuthError;
+use error::{AuthError, FieldErrors};
 use hashing::HashingPool;
 
 pub struct AuthService {
@@ -114,6 +115,44 @@ impl AuthService {
 
     async fn begin(&self) -> Result<DatabaseTransaction, AuthError> {
         Ok(crate::store::begin(&self.db).await?)
+    }
+
+    /// Checks a new password and its confirmation, recording problems under `new_password`
+    /// and `confirm_password`: the same rules wherever a password is replaced.
+    fn check_new_password(
+        &self,
+        errors: &mut FieldErrors,
+        email: &email::Email,
+        new_password: &str,
+        confirmation: &str,
+    ) -> Option<password::Password> {
+        let checked = password::Password::new_checked(
+            new_password.to_string(),
+            self.config.password_min_length,
+            email,
+        );
+        let password = errors.check("new_password", checked);
+        password::check_confirmation(errors, "confirm_password", new_password, confirmation);
+        password
+    }
+
+    /// Records that sessions of `user_id` were ended, in the transaction that ended them.
+    async fn audit_revocation(
+        &self,
+        txn: &DatabaseTransaction,
+        user_id: Uuid,
+        client: &ClientInfo,
+        details: serde_json::Value,
+    ) -> Result<(), AuthError> {
+        self.audit(
+            txn,
+            audit::Action::SessionRevocation,
+            audit::Outcome::Success,
+            Some(user_id),
+            client,
+            details,
+        )
+        .await
     }
 
     /// Tells the owner their password changed. The change stands whatever happens to the

@@ -10,7 +10,6 @@ use super::{
     codes::Purpose,
     error::{AuthError, FieldErrors},
     limits::LimitKind,
-    password::{Password, check_confirmation},
     registration::parse_email_and_code,
     sessions::revoke_sessions_of,
 };
@@ -56,17 +55,9 @@ impl AuthService {
             .await?;
         let (email, code) = parse_email_and_code(&form.email, &form.otp)?;
         let mut errors = FieldErrors::new();
-        let password = errors.check(
-            "new_password",
-            Password::new_checked(
-                form.new_password.clone(),
-                self.config.password_min_length,
-                &email,
-            ),
-        );
-        check_confirmation(
+        let password = self.check_new_password(
             &mut errors,
-            "confirm_password",
+            &email,
             &form.new_password,
             &form.confirm_password,
         );

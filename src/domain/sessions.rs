@@ -22,7 +22,7 @@ use super::{
     error::{AuthError, FieldErrors},
     hashing::Verification,
     limits::LimitKind,
-    password::{Password, check_confirmation},
+    password::Password,
     profile::load_account,
     registration::find_user,
 };
@@ -286,15 +286,8 @@ impl AuthService {
         {
             revoke_session(&txn, session.id, now).await?;
             let details = json!({"session_id": session.id, "by": "logout"});
-            self.audit(
-                &txn,
-                Action::SessionRevocation,
-                Outcome::Success,
-                Some(session.user_id),
-                client,
-                details,
-            )
-            .await?;
+            self.audit_revocation(&txn, session.user_id, client, details)
+                .await?;
         }
         txn.commit().await?;
         Ok(())
@@ -412,15 +405,8 @@ impl AuthService {
             return Err(AuthError::NotFound);
         }
         let details = json!({"session_id": session_id, "by": "session_delete"});
-        self.audit(
-            &txn,
-            Action::SessionRevocation,
-            Outcome::Success,
-            Some(user_id),
-            client,
-            details,
-        )
-        .await?;
+        self.audit_revocation(&txn, user_id, client, details)
+            .await?;
         txn.commit().await?;
         Ok(())
     }
@@ -435,15 +421,8 @@ impl AuthService {
         let txn = self.begin().await?;
         revoke_sessions_of(&txn, user_id, self.clock.now()).await?;
         let details = json!({"by": "logout_all"});
-        self.audit(
-            &txn,
-            Action::SessionRevocation,
-            Outcome::Success,
-            Some(user_id),
-            client,
-            details,
-        )
-        .await?;
+        self.audit_revocation(&txn, user_id, client, details)
+            .await?;
         txn.commit().await?;
         Ok(())
     }
@@ -463,17 +442,9 @@ impl AuthService {
         if change.current_password.is_empty() {
             errors.add("current_password", "This field is required.");
         }
-        let new_password = errors.check(
-            "new_password",
-            Password::new_checked(
-                change.new_password.clone(),
-                self.config.password_min_length,
-                &email,
-            ),
-        );
-        check_confirmation(
+        let new_password = self.check_new_password(
             &mut errors,
-            "confirm_password",
+            &email,
             &change.new_password,
             &change.confirm_password,
         );
