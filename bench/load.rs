@@ -13,7 +13,7 @@ use std::{
 use authgate::{
     clock::{Clock, SystemClock},
     config::Argon2Params,
-    domain::{hashing::HashingPool, password::Password},
+    domain::{hashing::HashingPool, password_policy::Password},
     store::{self, profiles, users},
 };
 use sea_orm::{ActiveValue::Set, EntityTrait, sea_query::OnConflict};

@@ -12,9 +12,9 @@ use authgate::{
         ClientInfo,
         codes::{OtpCode, code_matches, hash_code},
         hashing::HashingPool,
-        password::Password,
-        registration::RegistrationForm,
+        password_policy::Password,
     },
+    flows::{registration::RegisterRequest, sign_in::LoginRequest},
     store,
     tokens::{AccessTokens, KeyRing, access::Subject},
 };
@@ -139,7 +139,7 @@ fn refresh(c: &mut Criterion) {
             b.to_async(&runtime).iter(|| async {
                 let current = token.lock().unwrap().clone();
                 let pair = state
-                    .auth
+                    .sessions
                     .refresh(&current, &ClientInfo::default())
                     .await
                     .unwrap();
@@ -165,13 +165,13 @@ async fn signed_in_user(database_url: &str) -> (Arc<AppState>, String) {
         .unwrap();
     let password = "correct horse battery staple";
     state
-        .auth
+        .registration
         .register(
-            RegistrationForm {
+            RegisterRequest {
                 email: "bench@example.com".into(),
                 password: password.into(),
                 password2: password.into(),
-                ..RegistrationForm::default()
+                ..RegisterRequest::default()
             },
             &ClientInfo::default(),
         )
@@ -180,9 +180,13 @@ async fn signed_in_user(database_url: &str) -> (Arc<AppState>, String) {
     sea_orm::ConnectionTrait::execute_unprepared(&state.db, "UPDATE users SET is_verified = true")
         .await
         .unwrap();
+    let login = LoginRequest {
+        email: "bench@example.com".into(),
+        password: password.into(),
+    };
     let signed_in = state
-        .auth
-        .login("bench@example.com", password.into(), &ClientInfo::default())
+        .sign_in
+        .login(login, &ClientInfo::default())
         .await
         .unwrap();
     (state, signed_in.tokens.refresh)

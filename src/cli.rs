@@ -4,9 +4,10 @@ use std::{process::ExitCode, sync::Arc};
 
 use crate::{
     api,
-    app::{AppState, BoundServer},
+    app::AppState,
     clock::{Clock, SystemClock},
     config::Config,
+    server::BoundServer,
     store, telemetry,
     tokens::keys,
 };

@@ -23,150 +23,73 @@ use poem_openapi::{
 
 use crate::domain::error::AuthError;
 
-/// Every error code of the contract. Each variant's doc is the status it answers with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    /// 400: fields failed validation; `fields` says which and why.
-    ValidationFailed,
-    /// 400: the body is not valid JSON.
-    InvalidJson,
-    /// 400: the code is wrong, expired, used or unknown.
-    InvalidOtp,
-    /// 400: too many wrong guesses burned the code.
-    OtpLocked,
-    /// 401: missing, malformed, expired or otherwise invalid access token.
-    Unauthorized,
-    /// 401: wrong email or password.
-    InvalidCredentials,
-    /// 401: unknown, expired or revoked refresh token.
-    InvalidRefreshToken,
-    /// 401: a rotated refresh token was replayed; the session is revoked.
-    RefreshTokenReused,
-    /// 403: the email domain may not register.
-    EmailDomainNotAllowed,
-    /// 403: the role may not be chosen at registration.
-    RoleNotAllowed,
-    /// 403: right password, unverified address.
-    EmailNotVerified,
-    /// 403: the account is disabled.
-    AccountDisabled,
-    /// 403: a browser on an origin not in `AUTHGATE_CORS_ORIGINS`.
-    OriginNotAllowed,
-    /// 404: no such route or resource.
-    NotFound,
-    /// 405: the route exists but not with this method.
-    MethodNotAllowed,
-    /// 409: a verified account already uses the email.
-    EmailTaken,
-    /// 409: the account is already verified.
-    AlreadyVerified,
-    /// 413: the body is over 64 KiB.
-    PayloadTooLarge,
-    /// 415: the body is not JSON.
-    UnsupportedMediaType,
-    /// 429: a code was mailed to this address moments ago.
-    ResendTooSoon,
-    /// 429: over an abuse limit; retry after `retry_after` seconds.
-    RateLimited,
-    /// 500: a fault of the server's own.
-    InternalError,
-    /// 503: the mail could not be handed to the mail server.
-    MailUnavailable,
-    /// 503: too many password hashes waiting; retry shortly.
-    Overloaded,
-    /// 503: the database cannot be reached.
-    Unavailable,
+/// Declares every error code of the contract, each once: its variant, HTTP status, wire code
+/// and the sentence a person reads (which is also its OpenAPI description).
+macro_rules! error_codes {
+    ($($variant:ident = ($status:ident, $code:literal, $message:literal)),+ $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($variant),+
+        }
+
+        impl ErrorCode {
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(ErrorCode::$variant => StatusCode::$status),+
+                }
+            }
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code),+
+                }
+            }
+
+            /// The sentence a person reads in `message`.
+            pub fn message(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $message),+
+                }
+            }
+        }
+    };
 }
 
-impl ErrorCode {
-    pub fn status(self) -> StatusCode {
-        use ErrorCode::*;
-        match self {
-            ValidationFailed | InvalidJson | InvalidOtp | OtpLocked => StatusCode::BAD_REQUEST,
-            Unauthorized | InvalidCredentials | InvalidRefreshToken | RefreshTokenReused => {
-                StatusCode::UNAUTHORIZED
-            }
-            EmailDomainNotAllowed | RoleNotAllowed | EmailNotVerified | AccountDisabled => {
-                StatusCode::FORBIDDEN
-            }
-            OriginNotAllowed => StatusCode::FORBIDDEN,
-            NotFound => StatusCode::NOT_FOUND,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            EmailTaken | AlreadyVerified => StatusCode::CONFLICT,
-            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ResendTooSoon | RateLimited => StatusCode::TOO_MANY_REQUESTS,
-            InternalError => StatusCode::INTERNAL_SERVER_ERROR,
-            MailUnavailable | Overloaded | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            ValidationFailed => "validation_failed",
-            InvalidJson => "invalid_json",
-            InvalidOtp => "invalid_otp",
-            OtpLocked => "otp_locked",
-            Unauthorized => "unauthorized",
-            InvalidCredentials => "invalid_credentials",
-            InvalidRefreshToken => "invalid_refresh_token",
-            RefreshTokenReused => "refresh_token_reused",
-            EmailDomainNotAllowed => "email_domain_not_allowed",
-            RoleNotAllowed => "role_not_allowed",
-            EmailNotVerified => "email_not_verified",
-            AccountDisabled => "account_disabled",
-            OriginNotAllowed => "origin_not_allowed",
-            NotFound => "not_found",
-            MethodNotAllowed => "method_not_allowed",
-            EmailTaken => "email_taken",
-            AlreadyVerified => "already_verified",
-            PayloadTooLarge => "payload_too_large",
-            UnsupportedMediaType => "unsupported_media_type",
-            ResendTooSoon => "resend_too_soon",
-            RateLimited => "rate_limited",
-            InternalError => "internal_error",
-            MailUnavailable => "mail_unavailable",
-            Overloaded => "overloaded",
-            Unavailable => "unavailable",
-        }
-    }
-
-    /// The sentence a person reads in `message`.
-    pub fn message(self) -> &'static str {
-        use ErrorCode::*;
-        match self {
-            ValidationFailed => "Some fields are missing or invalid.",
-            InvalidJson => "The request body is not valid JSON.",
-            InvalidOtp => "The code is wrong, has expired or was already used.",
-            OtpLocked => "Too many wrong codes. Ask for a new code.",
-            Unauthorized => "Sign in to do this: the access token is missing, invalid or expired.",
-            InvalidCredentials => "The email or password is wrong.",
-            InvalidRefreshToken => {
-                "The refresh token is unknown, expired or revoked. Sign in again."
-            }
-            RefreshTokenReused => {
-                "This refresh token was already used. The session was ended for safety; sign in again."
-            }
-            EmailDomainNotAllowed => "Addresses of this email domain cannot register.",
-            RoleNotAllowed => "This role cannot be chosen at registration.",
-            EmailNotVerified => "Verify your email address first: we sent you a code.",
-            AccountDisabled => "This account is disabled.",
-            OriginNotAllowed => "This origin may not call the API from a browser.",
-            NotFound => "There is nothing here.",
-            MethodNotAllowed => "This method is not allowed here.",
-            EmailTaken => "An account with this email already exists.",
-            AlreadyVerified => "This account is already verified. Sign in.",
-            PayloadTooLarge => "The request body is larger than 64 KiB.",
-            UnsupportedMediaType => "Send the request body as application/json.",
-            ResendTooSoon => "A code was sent moments ago. Wait before asking for another.",
-            RateLimited => "Too many attempts. Wait before trying again.",
-            InternalError => "Something went wrong on our side.",
-            MailUnavailable => "The mail could not be sent right now. Try again shortly.",
-            Overloaded => "The service is busy. Try again in a moment.",
-            Unavailable => "The service is temporarily unavailable.",
-        }
-    }
+error_codes! {
+    ValidationFailed = (BAD_REQUEST, "validation_failed", "Some fields are missing or invalid."),
+    InvalidJson = (BAD_REQUEST, "invalid_json", "The request body is not valid JSON."),
+    InvalidOtp = (BAD_REQUEST, "invalid_otp", "The code is wrong, has expired or was already used."),
+    OtpLocked = (BAD_REQUEST, "otp_locked", "Too many wrong codes. Ask for a new code."),
+    Unauthorized = (UNAUTHORIZED, "unauthorized",
+        "Sign in to do this: the access token is missing, invalid or expired."),
+    InvalidCredentials = (UNAUTHORIZED, "invalid_credentials", "The email or password is wrong."),
+    InvalidRefreshToken = (UNAUTHORIZED, "invalid_refresh_token",
+        "The refresh token is unknown, expired or revoked. Sign in again."),
+    RefreshTokenReused = (UNAUTHORIZED, "refresh_token_reused",
+        "This refresh token was already used. The session was ended for safety; sign in again."),
+    EmailDomainNotAllowed = (FORBIDDEN, "email_domain_not_allowed",
+        "Addresses of this email domain cannot register."),
+    RoleNotAllowed = (FORBIDDEN, "role_not_allowed", "This role cannot be chosen at registration."),
+    EmailNotVerified = (FORBIDDEN, "email_not_verified",
+        "Verify your email address first: we sent you a code."),
+    AccountDisabled = (FORBIDDEN, "account_disabled", "This account is disabled."),
+    OriginNotAllowed = (FORBIDDEN, "origin_not_allowed",
+        "This origin may not call the API from a browser."),
+    NotFound = (NOT_FOUND, "not_found", "There is nothing here."),
+    MethodNotAllowed = (METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here."),
+    EmailTaken = (CONFLICT, "email_taken", "An account with this email already exists."),
+    AlreadyVerified = (CONFLICT, "already_verified", "This account is already verified. Sign in."),
+    PayloadTooLarge = (PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than 64 KiB."),
+    UnsupportedMediaType = (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+        "Send the request body as application/json."),
+    ResendTooSoon = (TOO_MANY_REQUESTS, "resend_too_soon",
+        "A code was sent moments ago. Wait before asking for another."),
+    RateLimited = (TOO_MANY_REQUESTS, "rate_limited", "Too many attempts. Wait before trying again."),
+    InternalError = (INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side."),
+    MailUnavailable = (SERVICE_UNAVAILABLE, "mail_unavailable",
+        "The mail could not be sent right now. Try again shortly."),
+    Overloaded = (SERVICE_UNAVAILABLE, "overloaded", "The service is busy. Try again in a moment."),
+    Unavailable = (SERVICE_UNAVAILABLE, "unavailable", "The service is temporarily unavailable."),
 }
 
 /// The body of every error response.
@@ -274,44 +197,61 @@ impl ApiError {
 
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
+        let code = match &err {
+            AuthError::Validation(_) => ErrorCode::ValidationFailed,
+            AuthError::EmailDomainNotAllowed => ErrorCode::EmailDomainNotAllowed,
+            AuthError::RoleNotAllowed => ErrorCode::RoleNotAllowed,
+            AuthError::EmailTaken => ErrorCode::EmailTaken,
+            AuthError::InvalidOtp => ErrorCode::InvalidOtp,
+            AuthError::OtpLocked => ErrorCode::OtpLocked,
+            AuthError::AlreadyVerified => ErrorCode::AlreadyVerified,
+            AuthError::ResendTooSoon { .. } => ErrorCode::ResendTooSoon,
+            AuthError::RateLimited { .. } => ErrorCode::RateLimited,
+            AuthError::MailUnavailable => ErrorCode::MailUnavailable,
+            AuthError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            AuthError::EmailNotVerified => ErrorCode::EmailNotVerified,
+            AuthError::AccountDisabled => ErrorCode::AccountDisabled,
+            AuthError::InvalidRefreshToken => ErrorCode::InvalidRefreshToken,
+            AuthError::RefreshTokenReused => ErrorCode::RefreshTokenReused,
+            AuthError::Unauthorized => ErrorCode::Unauthorized,
+            AuthError::NotFound => ErrorCode::NotFound,
+            AuthError::Overloaded { .. } => ErrorCode::Overloaded,
+            AuthError::Unavailable(_) => ErrorCode::Unavailable,
+            AuthError::Internal { .. } => ErrorCode::InternalError,
+        };
+        if matches!(code, ErrorCode::InternalError | ErrorCode::Unavailable) {
+            // The whole chain of causes goes to the log, never to the client.
+            tracing::error!(error = %error_chain(&err), "request failed on the server's side");
+        }
+        let error = ApiError::new(code);
         match err {
-            AuthError::Validation(fields) => {
-                ApiError::new(ErrorCode::ValidationFailed).with_fields(fields.into_map())
-            }
-            AuthError::EmailDomainNotAllowed => ApiError::new(ErrorCode::EmailDomainNotAllowed),
-            AuthError::RoleNotAllowed => ApiError::new(ErrorCode::RoleNotAllowed),
-            AuthError::EmailTaken => ApiError::new(ErrorCode::EmailTaken),
-            AuthError::InvalidOtp => ApiError::new(ErrorCode::InvalidOtp),
-            AuthError::OtpLocked => ApiError::new(ErrorCode::OtpLocked),
-            AuthError::AlreadyVerified => ApiError::new(ErrorCode::AlreadyVerified),
+            AuthError::Validation(fields) => error.with_fields(fields.into_map()),
             AuthError::ResendTooSoon {
                 retry_after_seconds,
-            } => ApiError::new(ErrorCode::ResendTooSoon).with_retry_after(retry_after_seconds),
-            AuthError::RateLimited {
+            }
+            | AuthError::RateLimited {
                 retry_after_seconds,
                 ..
-            } => ApiError::new(ErrorCode::RateLimited).with_retry_after(retry_after_seconds),
-            AuthError::MailUnavailable => ApiError::new(ErrorCode::MailUnavailable),
-            AuthError::InvalidCredentials => ApiError::new(ErrorCode::InvalidCredentials),
-            AuthError::EmailNotVerified => ApiError::new(ErrorCode::EmailNotVerified),
-            AuthError::AccountDisabled => ApiError::new(ErrorCode::AccountDisabled),
-            AuthError::InvalidRefreshToken => ApiError::new(ErrorCode::InvalidRefreshToken),
-            AuthError::RefreshTokenReused => ApiError::new(ErrorCode::RefreshTokenReused),
-            AuthError::Unauthorized => ApiError::new(ErrorCode::Unauthorized),
-            AuthError::NotFound => ApiError::new(ErrorCode::NotFound),
-            AuthError::Overloaded {
+            }
+            | AuthError::Overloaded {
                 retry_after_seconds,
-            } => ApiError::new(ErrorCode::Overloaded).with_retry_after(retry_after_seconds),
-            AuthError::Unavailable(err) => {
-                tracing::error!(error = %err, "database unreachable");
-                ApiError::new(ErrorCode::Unavailable).with_retry_after(5)
-            }
-            AuthError::Internal(detail) => {
-                tracing::error!(error = %detail, "internal error");
-                ApiError::new(ErrorCode::InternalError)
-            }
+            } => error.with_retry_after(retry_after_seconds),
+            AuthError::Unavailable(_) => error.with_retry_after(5),
+            _ => error,
         }
     }
+}
+
+/// "outer: cause: root cause", for one log line.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl ResponseError for ApiError {
@@ -344,16 +284,31 @@ impl IntoResponse for ApiError {
 
 /// The errors one operation can answer with, for its OpenAPI document.
 pub trait ErrorSet: Send + Sync + 'static {
-    const CODES: &'static [ErrorCode];
+    /// Groups of codes: those of the operation's inputs ([`JSON_BODY`], [`BEARER`]), then
+    /// its own.
+    const CODES: &'static [&'static [ErrorCode]];
 }
 
-/// Declares an [`ErrorSet`]: `error_set!(LoginErrors: InvalidCredentials, ...)`.
+/// What any operation that reads a JSON body may answer.
+pub const JSON_BODY: &[ErrorCode] = &[
+    ErrorCode::ValidationFailed,
+    ErrorCode::InvalidJson,
+    ErrorCode::UnsupportedMediaType,
+    ErrorCode::PayloadTooLarge,
+];
+
+/// What any operation behind the bearer scheme may answer.
+pub const BEARER: &[ErrorCode] = &[ErrorCode::Unauthorized];
+
+/// Declares an [`ErrorSet`]: `error_set!(LoginErrors[JSON_BODY]: InvalidCredentials, ...)`.
 macro_rules! error_set {
-    ($name:ident: $($code:ident),+ $(,)?) => {
+    ($name:ident $([$($input:ident),+])? $(: $($code:ident),+)? $(,)?) => {
         pub struct $name;
         impl $crate::api::error::ErrorSet for $name {
-            const CODES: &'static [$crate::api::error::ErrorCode] =
-                &[$($crate::api::error::ErrorCode::$code),+];
+            const CODES: &'static [&'static [$crate::api::error::ErrorCode]] = &[
+                $($($crate::api::error::$input,)+)?
+                &[$($($crate::api::error::ErrorCode::$code),+)?],
+            ];
         }
     };
 }
@@ -392,7 +347,7 @@ const ALWAYS: &[ErrorCode] = &[ErrorCode::InternalError, ErrorCode::Unavailable]
 impl<S: ErrorSet> ApiResponse for ApiErrors<S> {
     fn meta() -> MetaResponses {
         let mut by_status: Vec<(StatusCode, Vec<ErrorCode>)> = Vec::new();
-        for &code in S::CODES.iter().chain(ALWAYS) {
+        for &code in S::CODES.iter().copied().flatten().chain(ALWAYS) {
             match by_status
                 .iter_mut()
                 .find(|(status, _)| *status == code.status())

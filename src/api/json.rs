@@ -12,6 +12,7 @@ use poem_openapi::{
     types::Type,
 };
 use serde::de::DeserializeOwned;
+use tokio::io::AsyncReadExt;
 
 use super::error::{ApiError, ErrorCode};
 
@@ -40,19 +41,33 @@ impl<T: DeserializeOwned + Send> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let bytes = body
-            .take()?
-            .into_bytes_limit(MAX_BODY_BYTES)
-            .await
-            .map_err(|err| match err {
-                poem::error::ReadBodyError::PayloadTooLarge => {
-                    ApiError::new(ErrorCode::PayloadTooLarge)
-                }
-                _ => ApiError::new(ErrorCode::InvalidJson)
-                    .with_message("The request body could not be read."),
-            })?;
+        let bytes = read_limited(body.take()?).await?;
         parse(&bytes).map(JsonBody).map_err(Into::into)
     }
+}
+
+/// How much of an oversized body is read and thrown away before answering 413, so a client
+/// still streaming it reads the answer instead of a reset connection. Beyond this the
+/// connection is simply closed.
+const DRAIN_LIMIT_BYTES: u64 = 1024 * 1024;
+
+/// Reads at most [`MAX_BODY_BYTES`]; a longer body is 413.
+async fn read_limited(body: poem::Body) -> Result<Vec<u8>, ApiError> {
+    let unreadable = |_| {
+        ApiError::new(ErrorCode::InvalidJson).with_message("The request body could not be read.")
+    };
+    let mut reader = body.into_async_read();
+    let mut bytes = Vec::new();
+    (&mut reader)
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(unreadable)?;
+    if bytes.len() > MAX_BODY_BYTES {
+        let _ = tokio::io::copy(&mut reader.take(DRAIN_LIMIT_BYTES), &mut tokio::io::sink()).await;
+        return Err(ApiError::new(ErrorCode::PayloadTooLarge));
+    }
+    Ok(bytes)
 }
 
 /// Parses a body as `T`, mapping serde's complaints to field errors.

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod error;
+mod examples;
 pub mod json;
 pub mod me;
 pub mod models;
@@ -70,19 +71,8 @@ them offline with `/.well-known/jwks.json`.";
 
 /// The OpenAPI service without `servers`: the checked-in document is exactly this.
 pub fn openapi() -> OpenApiService<Apis, ()> {
-    OpenApiService::new(
-        (
-            registration::RegistrationApi,
-            tokens::TokensApi,
-            password_reset::PasswordResetApi,
-            me::MeApi,
-            sessions::SessionsApi,
-            service::ServiceApi,
-        ),
-        "authgate",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(DESCRIPTION)
+    OpenApiService::new(Apis::default(), "authgate", env!("CARGO_PKG_VERSION"))
+        .description(DESCRIPTION)
 }
 
 /// The whole HTTP surface: API, Swagger UI at `/`, the document at `/openapi.json`.
@@ -249,7 +239,13 @@ async fn respond<E: Endpoint>(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<usize>().ok());
     let mut response = if declared_length.is_some_and(|length| length > json::MAX_BODY_BYTES) {
-        ApiError::new(ErrorCode::PayloadTooLarge).into_response()
+        // Refused unread: the body is still on the wire, so the connection cannot carry
+        // another request. Saying so keeps clients from reusing it.
+        let mut refused = ApiError::new(ErrorCode::PayloadTooLarge).into_response();
+        refused
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        refused
     } else {
         match inner.call(request).await {
             Ok(output) => output.into_response(),

@@ -3,37 +3,22 @@
 use std::sync::Arc;
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
-use serde::Deserialize;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::{
     ApiTags,
     error::{ApiErrors, error_set},
     json::JsonBody,
     models::Message,
-    registration::CodeRequest,
 };
 use crate::{
     app::AppState,
-    domain::{ClientInfo, codes::Purpose, password_reset::ResetForm},
+    domain::ClientInfo,
+    flows::{CodeRequest, EmailRequest, password_reset::ResetRequest},
 };
 
+#[derive(Default)]
 pub struct PasswordResetApi;
-
-#[derive(Debug, Default, Object, Deserialize)]
-#[oai(example)]
-#[serde(default)]
-pub struct EmailRequest {
-    pub email: String,
-}
-
-impl Example for EmailRequest {
-    fn example() -> Self {
-        Self {
-            email: "jane@example.com".into(),
-        }
-    }
-}
 
 #[derive(ApiResponse)]
 pub enum ForgotResponse {
@@ -57,30 +42,6 @@ pub enum VerifyResetResponse {
     Ok(Json<CodeAccepted>),
 }
 
-/// No `Debug`: it carries a secret.
-#[derive(Default, Object, Deserialize)]
-#[oai(example)]
-#[serde(default)]
-pub struct ResetRequest {
-    pub email: String,
-    /// The 6-digit reset code from the mail.
-    pub otp: String,
-    /// The same rules as at registration.
-    pub new_password: String,
-    pub confirm_password: String,
-}
-
-impl Example for ResetRequest {
-    fn example() -> Self {
-        Self {
-            email: "jane@example.com".into(),
-            otp: "042917".into(),
-            new_password: "a new battery staple".into(),
-            confirm_password: "a new battery staple".into(),
-        }
-    }
-}
-
 #[derive(Debug, Object)]
 pub struct ResetDone {
     pub message: String,
@@ -96,12 +57,9 @@ pub enum ResetResponse {
     Ok(Json<ResetDone>),
 }
 
-error_set!(ForgotErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    ResendTooSoon, MailUnavailable, RateLimited);
-error_set!(VerifyResetErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    InvalidOtp, OtpLocked, RateLimited);
-error_set!(ResetErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    InvalidOtp, OtpLocked, Overloaded, RateLimited);
+error_set!(ForgotErrors[JSON_BODY]: ResendTooSoon, MailUnavailable, RateLimited);
+error_set!(VerifyResetErrors[JSON_BODY]: InvalidOtp, OtpLocked, RateLimited);
+error_set!(ResetErrors[JSON_BODY]: InvalidOtp, OtpLocked, Overloaded, RateLimited);
 
 #[OpenApi(tag = "ApiTags::PasswordReset")]
 impl PasswordResetApi {
@@ -115,7 +73,7 @@ impl PasswordResetApi {
         state: Data<&Arc<AppState>>,
         body: JsonBody<EmailRequest>,
     ) -> Result<ForgotResponse, ApiErrors<ForgotErrors>> {
-        send_reset_code(&state, &body.0.email).await
+        send_reset_code(&state, &body.0).await
     }
 
     /// Send the password reset code again
@@ -127,7 +85,7 @@ impl PasswordResetApi {
         state: Data<&Arc<AppState>>,
         body: JsonBody<EmailRequest>,
     ) -> Result<ForgotResponse, ApiErrors<ForgotErrors>> {
-        send_reset_code(&state, &body.0.email).await
+        send_reset_code(&state, &body.0).await
     }
 
     /// Check a password reset code
@@ -141,10 +99,7 @@ impl PasswordResetApi {
         client: Data<&ClientInfo>,
         body: JsonBody<CodeRequest>,
     ) -> Result<VerifyResetResponse, ApiErrors<VerifyResetErrors>> {
-        state
-            .auth
-            .verify_reset_code(&body.0.email, &body.0.otp, client.0)
-            .await?;
+        state.password_reset.verify_code(&body.0, client.0).await?;
         Ok(VerifyResetResponse::Ok(Json(CodeAccepted {
             message: "The code is valid. Choose a new password.".into(),
             verified: true,
@@ -162,14 +117,7 @@ impl PasswordResetApi {
         client: Data<&ClientInfo>,
         body: JsonBody<ResetRequest>,
     ) -> Result<ResetResponse, ApiErrors<ResetErrors>> {
-        let body = body.0;
-        let form = ResetForm {
-            email: body.email,
-            otp: body.otp,
-            new_password: body.new_password,
-            confirm_password: body.confirm_password,
-        };
-        state.auth.reset_password(form, client.0).await?;
+        state.password_reset.reset(body.0, client.0).await?;
         Ok(ResetResponse::Ok(Json(ResetDone {
             message: "Your password was changed. Sign in with the new one.".into(),
             success: true,
@@ -179,12 +127,9 @@ impl PasswordResetApi {
 
 async fn send_reset_code(
     state: &AppState,
-    email: &str,
+    request: &EmailRequest,
 ) -> Result<ForgotResponse, ApiErrors<ForgotErrors>> {
-    state
-        .auth
-        .resend_code(email, Purpose::PasswordReset)
-        .await?;
+    state.password_reset.send_code(request).await?;
     Ok(ForgotResponse::Ok(Json(Message {
         message: "If an account uses this address, a reset code is on its way.".into(),
     })))

@@ -7,7 +7,6 @@ use poem_openapi::{
     ApiResponse, Object, OpenApi,
     payload::{Json, PlainText},
 };
-use sea_orm::ConnectionTrait;
 
 use super::{
     ApiTags,
@@ -15,6 +14,7 @@ use super::{
 };
 use crate::{app::AppState, domain::codes::OTP_LENGTH, metrics};
 
+#[derive(Default)]
 pub struct ServiceApi;
 
 #[derive(Debug, Object)]
@@ -93,16 +93,15 @@ impl ServiceApi {
         &self,
         state: Data<&Arc<AppState>>,
     ) -> Result<ReadyResponse, ApiErrors<ServiceErrors>> {
-        let db = &state.db;
-        let ping = db.execute_unprepared("SELECT 1");
-        match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
-            Ok(Ok(_)) => Ok(ReadyResponse::Ready(Json(Status {
+        if state.health.database_answers().await {
+            Ok(ReadyResponse::Ready(Json(Status {
                 status: "ok".into(),
-            }))),
-            _ => Ok(ReadyResponse::NotReady(Json(NotReady {
+            })))
+        } else {
+            Ok(ReadyResponse::NotReady(Json(NotReady {
                 error: "not_ready".into(),
                 message: "The database does not answer.".into(),
-            }))),
+            })))
         }
     }
 
@@ -116,10 +115,10 @@ impl ServiceApi {
         &self,
         state: Data<&Arc<AppState>>,
     ) -> Result<MetricsResponse, ApiErrors<ServiceErrors>> {
-        let hashing = &state.auth.hashing;
+        let load = state.health.hashing_load();
         let gauges = metrics::Gauges {
-            hashes_waiting: hashing.waiting(),
-            hashes_running: hashing.running(),
+            hashes_waiting: load.waiting,
+            hashes_running: load.running,
         };
         Ok(MetricsResponse::Ok(PlainText(metrics::render(&gauges))))
     }

@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+use poem_openapi::{ApiResponse, OpenApi, param::Path, payload::Json};
 use uuid::Uuid;
 
 use super::{
@@ -14,32 +13,17 @@ use super::{
 };
 use crate::{
     app::AppState,
-    domain::{ClientInfo, error::AuthError},
+    domain::{AuthError, ClientInfo, sessions::SessionView},
 };
 
+#[derive(Default)]
 pub struct SessionsApi;
-
-/// One signed-in device.
-#[derive(Debug, Object)]
-pub struct Session {
-    pub id: Uuid,
-    pub created_at: DateTime<Utc>,
-    pub last_used_at: DateTime<Utc>,
-    /// When the session ends unless refreshed again (never later than its absolute limit).
-    pub expires_at: DateTime<Utc>,
-    #[oai(nullable)]
-    pub user_agent: Option<String>,
-    #[oai(nullable)]
-    pub ip: Option<String>,
-    /// True for the session of the access token making this request.
-    pub current: bool,
-}
 
 #[derive(ApiResponse)]
 pub enum SessionsResponse {
     /// Sessions that can still be refreshed, most recently used first.
     #[oai(status = 200)]
-    Ok(Json<Vec<Session>>),
+    Ok(Json<Vec<SessionView>>),
 }
 
 #[derive(ApiResponse)]
@@ -49,8 +33,8 @@ pub enum EndedResponse {
     Ended,
 }
 
-error_set!(SessionsErrors: Unauthorized);
-error_set!(EndSessionErrors: Unauthorized, NotFound);
+error_set!(SessionsErrors[BEARER]);
+error_set!(EndSessionErrors[BEARER]: NotFound);
 
 #[OpenApi(tag = "ApiTags::Sessions")]
 impl SessionsApi {
@@ -61,21 +45,12 @@ impl SessionsApi {
         state: Data<&Arc<AppState>>,
         auth: BearerAuth,
     ) -> Result<SessionsResponse, ApiErrors<SessionsErrors>> {
-        let sessions = state.auth.sessions_of(auth.0.sub).await?;
-        Ok(SessionsResponse::Ok(Json(
-            sessions
-                .into_iter()
-                .map(|session| Session {
-                    current: session.id == auth.0.sid,
-                    id: session.id,
-                    created_at: session.created_at,
-                    last_used_at: session.last_used_at,
-                    expires_at: session.expires_at,
-                    user_agent: session.user_agent,
-                    ip: session.ip,
-                })
-                .collect(),
-        )))
+        let caller = auth.0;
+        let sessions = state
+            .sessions
+            .list(caller.account.id, caller.claims.sid)
+            .await?;
+        Ok(SessionsResponse::Ok(Json(sessions)))
     }
 
     /// End one of your sessions
@@ -93,8 +68,8 @@ impl SessionsApi {
     ) -> Result<EndedResponse, ApiErrors<EndSessionErrors>> {
         let session_id = Uuid::parse_str(&id.0).map_err(|_| AuthError::NotFound)?;
         state
-            .auth
-            .end_session(auth.0.sub, session_id, client.0)
+            .sessions
+            .end(auth.0.account.id, session_id, client.0)
             .await?;
         Ok(EndedResponse::Ended)
     }
@@ -109,7 +84,7 @@ impl SessionsApi {
         client: Data<&ClientInfo>,
         auth: BearerAuth,
     ) -> Result<EndedResponse, ApiErrors<SessionsErrors>> {
-        state.auth.end_all_sessions(auth.0.sub, client.0).await?;
+        state.sessions.end_all(auth.0.account.id, client.0).await?;
         Ok(EndedResponse::Ended)
     }
 }

@@ -11,36 +11,23 @@ use super::{
     ApiTags,
     error::{ApiError, ApiErrors, error_set},
     json::JsonBody,
-    models::{Tokens, User},
 };
-use crate::{app::AppState, domain::ClientInfo, metrics};
+use crate::{
+    app::AppState,
+    domain::{Account, ClientInfo, TokenPair},
+    flows::sign_in::LoginRequest,
+    metrics,
+};
 
+#[derive(Default)]
 pub struct TokensApi;
-
-/// No `Debug`: it carries a secret.
-#[derive(Default, Object, Deserialize)]
-#[oai(example)]
-#[serde(default)]
-pub struct LoginRequest {
-    pub email: String,
-    pub password: String,
-}
-
-impl Example for LoginRequest {
-    fn example() -> Self {
-        Self {
-            email: "jane@example.com".into(),
-            password: "correct horse battery staple".into(),
-        }
-    }
-}
 
 #[derive(Debug, Object)]
 pub struct LoggedIn {
     pub message: String,
-    pub user: User,
+    pub user: Account,
     #[oai(flatten)]
-    pub tokens: Tokens,
+    pub tokens: TokenPair,
 }
 
 #[derive(ApiResponse)]
@@ -50,7 +37,7 @@ pub enum LoginResponse {
     Ok(Json<LoggedIn>),
 }
 
-/// No `Debug`: it carries a secret.
+// No `Debug`: it carries a secret.
 #[derive(Default, Object, Deserialize)]
 #[oai(example)]
 #[serde(default)]
@@ -62,7 +49,7 @@ pub struct RefreshRequest {
 impl Example for RefreshRequest {
     fn example() -> Self {
         Self {
-            refresh: Tokens::example().refresh,
+            refresh: TokenPair::example().refresh,
         }
     }
 }
@@ -72,7 +59,7 @@ pub enum RefreshResponse {
     /// A new pair for the same session; the presented refresh token stops working (apart
     /// from the short reuse interval for concurrent refreshes).
     #[oai(status = 200)]
-    Ok(Json<Tokens>),
+    Ok(Json<TokenPair>),
 }
 
 #[derive(ApiResponse)]
@@ -117,11 +104,9 @@ pub enum DiscoveryResponse {
     Ok(Json<Discovery>),
 }
 
-error_set!(LoginErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    InvalidCredentials, EmailNotVerified, AccountDisabled, Overloaded, RateLimited);
-error_set!(RefreshErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge,
-    InvalidRefreshToken, RefreshTokenReused, RateLimited);
-error_set!(LogoutErrors: ValidationFailed, InvalidJson, UnsupportedMediaType, PayloadTooLarge);
+error_set!(LoginErrors[JSON_BODY]: InvalidCredentials, EmailNotVerified, AccountDisabled, Overloaded, RateLimited);
+error_set!(RefreshErrors[JSON_BODY]: InvalidRefreshToken, RefreshTokenReused, RateLimited);
+error_set!(LogoutErrors[JSON_BODY]);
 error_set!(PublicErrors: InternalError);
 
 #[OpenApi(tag = "ApiTags::Tokens")]
@@ -138,10 +123,9 @@ impl TokensApi {
         client: Data<&ClientInfo>,
         body: JsonBody<LoginRequest>,
     ) -> Result<LoginResponse, ApiErrors<LoginErrors>> {
-        let body = body.0;
         let outcome = state
-            .auth
-            .login(&body.email, body.password, client.0)
+            .sign_in
+            .login(body.0, client.0)
             .await
             .map_err(ApiError::from);
         let label = outcome
@@ -151,8 +135,8 @@ impl TokensApi {
         let signed_in = outcome?;
         Ok(LoginResponse::Ok(Json(LoggedIn {
             message: "Signed in.".into(),
-            user: signed_in.account.into(),
-            tokens: signed_in.tokens.into(),
+            user: signed_in.account,
+            tokens: signed_in.tokens,
         })))
     }
 
@@ -171,8 +155,8 @@ impl TokensApi {
         client: Data<&ClientInfo>,
         body: JsonBody<RefreshRequest>,
     ) -> Result<RefreshResponse, ApiErrors<RefreshErrors>> {
-        let tokens = state.auth.refresh(&body.0.refresh, client.0).await?;
-        Ok(RefreshResponse::Ok(Json(tokens.into())))
+        let tokens = state.sessions.refresh(&body.0.refresh, client.0).await?;
+        Ok(RefreshResponse::Ok(Json(tokens)))
     }
 
     /// Sign out of one session
@@ -187,7 +171,7 @@ impl TokensApi {
         client: Data<&ClientInfo>,
         body: JsonBody<RefreshRequest>,
     ) -> Result<LogoutResponse, ApiErrors<LogoutErrors>> {
-        state.auth.logout(&body.0.refresh, client.0).await?;
+        state.sessions.logout(&body.0.refresh, client.0).await?;
         Ok(LogoutResponse::LoggedOut)
     }
 

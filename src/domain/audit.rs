@@ -1,12 +1,14 @@
 //! The audit trail: every security event, written in the same transaction as the change it
 //! records (or on its own when nothing changed, as for a failed login).
 
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
-use serde_json::Value;
+use std::sync::Arc;
+
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{AuthService, ClientInfo, error::AuthError};
-use crate::store::audit_events;
+use super::{client::ClientInfo, error::AuthError};
+use crate::{clock::Clock, store::audit};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -35,39 +37,68 @@ impl Action {
     }
 }
 
-/// Whether the event was the attempt succeeding or being refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Success,
-    Failure,
+/// One event to record: what happened, whether it succeeded, to whom, from where.
+pub struct Event<'a> {
+    action: Action,
+    succeeded: bool,
+    user_id: Option<Uuid>,
+    client: &'a ClientInfo,
+    details: Value,
 }
 
-impl AuthService {
-    pub(super) async fn audit(
+impl<'a> Event<'a> {
+    /// The attempt succeeded.
+    pub fn success(action: Action, user_id: Option<Uuid>, client: &'a ClientInfo) -> Self {
+        Event {
+            action,
+            succeeded: true,
+            user_id,
+            client,
+            details: json!({}),
+        }
+    }
+
+    /// The attempt was refused.
+    pub fn failure(action: Action, user_id: Option<Uuid>, client: &'a ClientInfo) -> Self {
+        Event {
+            succeeded: false,
+            ..Event::success(action, user_id, client)
+        }
+    }
+
+    /// What else matters about the event (never a secret).
+    pub fn with(self, details: Value) -> Self {
+        Event { details, ..self }
+    }
+}
+
+pub struct AuditTrail {
+    clock: Arc<dyn Clock>,
+}
+
+impl AuditTrail {
+    pub fn new(clock: Arc<dyn Clock>) -> AuditTrail {
+        AuditTrail { clock }
+    }
+
+    pub async fn record(
         &self,
         conn: &impl ConnectionTrait,
-        action: Action,
-        outcome: Outcome,
-        user_id: Option<Uuid>,
-        client: &ClientInfo,
-        details: Value,
+        event: Event<'_>,
     ) -> Result<(), AuthError> {
-        audit_events::Entity::insert(audit_events::ActiveModel {
-            id: Set(Uuid::new_v4()),
-            occurred_at: Set(self.clock.now()),
-            action: Set(action.as_str().to_string()),
-            outcome: Set(match outcome {
-                Outcome::Success => "success",
-                Outcome::Failure => "failure",
-            }
-            .to_string()),
-            user_id: Set(user_id),
-            ip: Set(client.ip.clone()),
-            user_agent: Set(client.user_agent.clone()),
-            details: Set(details.to_string()),
-        })
-        .exec(conn)
-        .await?;
+        let row = audit::NewEvent {
+            action: event.action.as_str(),
+            outcome: if event.succeeded {
+                "success"
+            } else {
+                "failure"
+            },
+            user_id: event.user_id,
+            ip: event.client.ip.clone(),
+            user_agent: event.client.user_agent.clone(),
+            details: event.details.to_string(),
+        };
+        audit::insert(conn, row, self.clock.now()).await?;
         Ok(())
     }
 }

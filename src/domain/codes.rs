@@ -1,28 +1,29 @@
-//! One-time codes: six digits mailed to an address, for verification or password reset.
+//! One-time codes: the one place that issues, checks and burns the codes the service mails.
 //!
 //! One row per (address, purpose). Issuing replaces the row's code, which voids the older
 //! one; a code only matches rows of its own purpose. Codes are stored as SHA-256 hashes salted
 //! with the row id and compared in constant time. The short lifetime and the attempt limit
 //! are what make six digits safe: a stolen hash is worthless minutes later.
 
+use std::{sync::Arc, time::Duration};
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use chrono::{DateTime, Utc};
 use rand::{Rng, rngs::OsRng};
-use sea_orm::{
-    ActiveModelTrait,
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
-    sea_query::{self, Expr},
-};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::{AuthService, email::Email, error::AuthError, limits::LimitKind};
-use crate::clock::{delta, seconds_until};
-use crate::store::{
-    self,
-    one_time_codes::{self, Entity as OneTimeCodes},
+use super::{
+    email::Email,
+    error::AuthError,
+    limits::{LimitKind, Limiter},
+};
+use crate::{
+    clock::{Clock, delta, seconds_until},
+    config::Config,
+    mail::{Mail, Mailer, templates},
+    store::{self, codes, users},
 };
 
 pub const OTP_LENGTH: usize = 6;
@@ -38,6 +39,22 @@ impl Purpose {
         match self {
             Purpose::Registration => "registration",
             Purpose::PasswordReset => "password_reset",
+        }
+    }
+
+    fn mail(self, code: &str, valid_for: Duration) -> Mail {
+        match self {
+            Purpose::Registration => templates::verification_code(code, valid_for),
+            Purpose::PasswordReset => templates::password_reset_code(code, valid_for),
+        }
+    }
+
+    /// Whether a code of this purpose can serve `user`: verification codes go to accounts
+    /// still unverified, reset codes to any active account.
+    fn serves(self, user: &users::Model) -> bool {
+        match self {
+            Purpose::Registration => user.is_active && !user.is_verified,
+            Purpose::PasswordReset => user.is_active,
         }
     }
 }
@@ -59,7 +76,8 @@ impl OtpCode {
 /// The outcome of issuing: the code to mail, or nothing when the address has no account the
 /// code could serve (the caller answers alike either way).
 pub struct Issued {
-    pub code: Option<OtpCode>,
+    code: Option<OtpCode>,
+    purpose: Purpose,
     row_id: Uuid,
 }
 
@@ -77,11 +95,44 @@ pub fn code_matches(row_id: Uuid, offered: &str, stored_hash: &str) -> bool {
     offered.as_bytes().ct_eq(stored_hash.as_bytes()).into()
 }
 
-impl AuthService {
+pub struct Codes {
+    db: DatabaseConnection,
+    ttl: Duration,
+    max_attempts: i32,
+    resend_cooldown: Duration,
+    clock: Arc<dyn Clock>,
+    limiter: Arc<Limiter>,
+    mailer: Arc<Mailer>,
+}
+
+impl Codes {
+    pub fn new(
+        db: DatabaseConnection,
+        config: &Config,
+        clock: Arc<dyn Clock>,
+        limiter: Arc<Limiter>,
+        mailer: Arc<Mailer>,
+    ) -> Codes {
+        Codes {
+            db,
+            ttl: config.otp_ttl,
+            max_attempts: i32::try_from(config.otp_max_attempts).unwrap_or(i32::MAX),
+            resend_cooldown: config.otp_resend_cooldown,
+            clock,
+            limiter,
+            mailer,
+        }
+    }
+
+    /// Seconds a code lives.
+    pub fn ttl_seconds(&self) -> u64 {
+        self.ttl.as_secs()
+    }
+
     /// Records that a code of `purpose` goes to `email` now, enforcing the resend cooldown
     /// whether or not an account exists. A code is drawn only when `recipient` names the
     /// account it is for.
-    pub(super) async fn issue_code(
+    pub async fn issue(
         &self,
         txn: &DatabaseTransaction,
         email: &Email,
@@ -89,9 +140,9 @@ impl AuthService {
         recipient: Option<Uuid>,
     ) -> Result<Issued, AuthError> {
         let now = self.clock.now();
-        let existing = find_locked(txn, email, purpose).await?;
+        let existing = codes::lock(txn, email.as_str(), purpose.as_str()).await?;
         if let Some(sent_at) = existing.as_ref().and_then(|row| row.last_sent_at) {
-            let allowed_at = sent_at + delta(self.config.otp_resend_cooldown);
+            let allowed_at = sent_at + delta(self.resend_cooldown);
             if now < allowed_at {
                 return Err(AuthError::ResendTooSoon {
                     retry_after_seconds: seconds_until(now, allowed_at).max(1),
@@ -99,151 +150,143 @@ impl AuthService {
             }
         }
         // Counted for every address alike, so the limit reveals nothing either.
-        self.hit(txn, LimitKind::MailAddress, email.as_str())
+        self.limiter
+            .hit(txn, LimitKind::MailAddress, email.as_str())
             .await?;
         let row_id = existing.as_ref().map_or_else(Uuid::new_v4, |row| row.id);
         let code = recipient.map(|_| OtpCode::generate());
-        let row = one_time_codes::ActiveModel {
-            id: Set(row_id),
-            email: Set(email.to_string()),
-            purpose: Set(purpose.as_str().to_string()),
-            user_id: Set(recipient),
-            code_hash: Set(code.as_ref().map(|code| hash_code(row_id, code.expose()))),
-            attempts: Set(0),
-            created_at: Set(now),
-            expires_at: Set(now + delta(self.config.otp_ttl)),
-            consumed_at: Set(None),
-            last_sent_at: Set(Some(now)),
+        let row = codes::Model {
+            id: row_id,
+            email: email.to_string(),
+            purpose: purpose.as_str().to_string(),
+            user_id: recipient,
+            code_hash: code.as_ref().map(|code| hash_code(row_id, code.expose())),
+            attempts: 0,
+            created_at: now,
+            expires_at: now + delta(self.ttl),
+            consumed_at: None,
+            last_sent_at: Some(now),
         };
-        if existing.is_some() {
-            row.update(txn).await?;
-        } else if let Err(err) = row.insert(txn).await {
+        match codes::save(txn, row, existing.is_some()).await {
+            Ok(()) => Ok(Issued {
+                code,
+                purpose,
+                row_id,
+            }),
             // A concurrent request for the same address won the insert: it is the one mailing.
-            return Err(if store::is_unique_violation(&err) {
-                AuthError::ResendTooSoon {
-                    retry_after_seconds: self.config.otp_resend_cooldown.as_secs().max(1),
-                }
-            } else {
-                err.into()
-            });
-        }
-        Ok(Issued { code, row_id })
-    }
-
-    /// After a failed send, lifts the cooldown the issue set, so a resend works as soon as
-    /// mail is back. The code itself stays valid.
-    pub(super) async fn forget_send(&self, issued: &Issued) {
-        let result = OneTimeCodes::update_many()
-            .col_expr(
-                one_time_codes::Column::LastSentAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(one_time_codes::Column::Id.eq(issued.row_id))
-            .exec(&self.db)
-            .await;
-        if let Err(err) = result {
-            tracing::error!(error = %err, "could not lift the resend cooldown after a mail failure");
+            Err(err) if store::is_unique_violation(&err) => Err(self.resend_refusal()),
+            Err(err) => Err(err.into()),
         }
     }
 
-    /// Checks `code` against the live code of `purpose` for `email`. A wrong guess is counted
-    /// (and committed, even though the request fails); a right one is consumed if asked.
-    /// Returns the transaction for the caller's further changes.
-    pub(super) async fn check_code(
+    /// Mails a new code of `purpose` to `email` if the address has an account the code can
+    /// serve, and answers the same either way.
+    pub async fn send(&self, email: &Email, purpose: Purpose) -> Result<(), AuthError> {
+        let txn = store::begin(&self.db).await?;
+        let recipient = users::find_by_email(&txn, email.as_str())
+            .await?
+            .filter(|user| purpose.serves(user));
+        let issued = self
+            .issue(&txn, email, purpose, recipient.map(|user| user.id))
+            .await?;
+        txn.commit().await?;
+        self.deliver(email, &issued).await
+    }
+
+    /// The answer for a second code racing the first one to the same address.
+    pub fn resend_refusal(&self) -> AuthError {
+        AuthError::ResendTooSoon {
+            retry_after_seconds: self.resend_cooldown.as_secs().max(1),
+        }
+    }
+
+    /// Mails an issued code, after the transaction that issued it committed. On failure the
+    /// code stays valid, the cooldown and the mail counter are given back, and the caller
+    /// learns that mail is unavailable.
+    pub async fn deliver(&self, email: &Email, issued: &Issued) -> Result<(), AuthError> {
+        let Some(code) = &issued.code else {
+            // Nothing to mail: take as long as a mail would, so timing tells nothing either.
+            tokio::time::sleep(self.mailer.typical_send_time()).await;
+            return Ok(());
+        };
+        let mail = issued.purpose.mail(code.expose(), self.ttl);
+        if let Err(err) = self.mailer.send(email.as_str(), mail).await {
+            tracing::error!(error = %err, "a code could not be mailed");
+            if let Err(err) = codes::clear_last_sent(&self.db, issued.row_id).await {
+                tracing::error!(error = %err, "could not lift the resend cooldown after a mail failure");
+            }
+            self.limiter
+                .refund(&self.db, LimitKind::MailAddress, email.as_str())
+                .await?;
+            return Err(AuthError::MailUnavailable);
+        }
+        Ok(())
+    }
+
+    /// Checks `code` against the live code of `purpose` for `email` in a new transaction. A
+    /// wrong guess is counted (and committed, even though the request fails); a right one is
+    /// consumed if asked. Returns the transaction, for the caller's further changes, and the
+    /// account the code was issued to.
+    pub async fn check(
+        &self,
+        email: &Email,
+        purpose: Purpose,
+        code: &str,
+        consume: bool,
+    ) -> Result<(DatabaseTransaction, Option<Uuid>), AuthError> {
+        let txn = store::begin(&self.db).await?;
+        self.check_in(txn, email, purpose, code, consume).await
+    }
+
+    /// [`Codes::check`] inside a transaction the caller began (and may have locked rows in).
+    pub async fn check_in(
         &self,
         txn: DatabaseTransaction,
         email: &Email,
         purpose: Purpose,
         code: &str,
         consume: bool,
-    ) -> Result<(DatabaseTransaction, one_time_codes::Model), AuthError> {
+    ) -> Result<(DatabaseTransaction, Option<Uuid>), AuthError> {
         let now = self.clock.now();
-        let max_attempts = self.config.otp_max_attempts as i32;
-        let Some(row) = find_locked(&txn, email, purpose).await? else {
+        let Some(row) = codes::lock(&txn, email.as_str(), purpose.as_str()).await? else {
             // No code was ever issued here. Guesses still count, on a placeholder row, so the
             // address locks exactly like a real code would: `otp_locked` must not tell which
             // addresses have accounts.
-            let placeholder = one_time_codes::ActiveModel {
-                id: Set(Uuid::new_v4()),
-                email: Set(email.to_string()),
-                purpose: Set(purpose.as_str().to_string()),
-                user_id: Set(None),
-                code_hash: Set(None),
-                attempts: Set(1),
-                created_at: Set(now),
-                expires_at: Set(now),
-                consumed_at: Set(None),
-                last_sent_at: Set(None),
+            let placeholder = codes::Model {
+                id: Uuid::new_v4(),
+                email: email.to_string(),
+                purpose: purpose.as_str().to_string(),
+                user_id: None,
+                code_hash: None,
+                attempts: 1,
+                created_at: now,
+                expires_at: now,
+                consumed_at: None,
+                last_sent_at: None,
             };
             // Losing an insert race means a concurrent guess already counted.
-            if placeholder.insert(&txn).await.is_ok() {
+            if codes::save(&txn, placeholder, false).await.is_ok() {
                 txn.commit().await?;
             }
             return Err(AuthError::InvalidOtp);
         };
-        if row.attempts >= max_attempts {
+        if row.attempts >= self.max_attempts {
             return Err(AuthError::OtpLocked);
         }
         let usable = row.consumed_at.is_none() && now < row.expires_at;
         let stored_hash = row.code_hash.clone().filter(|_| usable);
         let Some(stored_hash) = stored_hash.filter(|hash| code_matches(row.id, code, hash)) else {
-            // Every miss counts, whatever the reason, atomically so parallel guesses cannot
-            // exceed the limit; the count is committed even though the request fails.
-            OneTimeCodes::update_many()
-                .col_expr(
-                    one_time_codes::Column::Attempts,
-                    sea_query::ExprTrait::add(Expr::col(one_time_codes::Column::Attempts), 1),
-                )
-                .filter(one_time_codes::Column::Id.eq(row.id))
-                .filter(one_time_codes::Column::Attempts.lt(max_attempts))
-                .exec(&txn)
-                .await?;
+            // Every miss counts, whatever the reason; the count is committed even though the
+            // request fails.
+            codes::count_miss(&txn, row.id, self.max_attempts).await?;
             txn.commit().await?;
             return Err(AuthError::InvalidOtp);
         };
-        if consume {
-            // Only one request can consume a code, however many race with the right one.
-            let consumed = OneTimeCodes::update_many()
-                .col_expr(one_time_codes::Column::ConsumedAt, Expr::value(now))
-                .filter(one_time_codes::Column::Id.eq(row.id))
-                .filter(one_time_codes::Column::ConsumedAt.is_null())
-                .filter(one_time_codes::Column::CodeHash.eq(stored_hash))
-                .exec(&txn)
-                .await?;
-            if consumed.rows_affected != 1 {
-                return Err(AuthError::InvalidOtp);
-            }
+        if consume && !codes::consume(&txn, row.id, &stored_hash, now).await? {
+            return Err(AuthError::InvalidOtp);
         }
-        Ok((txn, row))
+        Ok((txn, row.user_id))
     }
-
-    /// Starts a transaction and checks a code in it: the common first step of every flow
-    /// that takes a code.
-    pub(super) async fn begin_with_code(
-        &self,
-        email: &Email,
-        purpose: Purpose,
-        code: &str,
-        consume: bool,
-    ) -> Result<(DatabaseTransaction, one_time_codes::Model), AuthError> {
-        let txn = crate::store::begin(&self.db).await?;
-        self.check_code(txn, email, purpose, code, consume).await
-    }
-}
-
-/// The code row of an address and purpose, locked for the rest of the transaction on
-/// PostgreSQL (SQLite serialises transactions anyway).
-async fn find_locked(
-    txn: &impl ConnectionTrait,
-    email: &Email,
-    purpose: Purpose,
-) -> Result<Option<one_time_codes::Model>, AuthError> {
-    Ok(OneTimeCodes::find()
-        .filter(one_time_codes::Column::Email.eq(email.as_str()))
-        .filter(one_time_codes::Column::Purpose.eq(purpose.as_str()))
-        .lock_exclusive()
-        .one(txn)
-        .await?)
 }
 
 #[cfg(test)]

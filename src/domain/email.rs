@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use super::error::{AuthError, FieldErrors};
+
 /// A syntactically valid, normalised address. Holding one means the checks were done.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
@@ -27,6 +29,13 @@ impl Email {
             return Err(invalid());
         }
         Ok(Email(email))
+    }
+
+    /// Parses the one address a request is about, answering a validation error under `field`.
+    pub fn parse_field(field: &str, raw: &str) -> Result<Email, AuthError> {
+        let mut errors = FieldErrors::new();
+        let email = errors.check(field, Email::parse(raw));
+        errors.finish(email)
     }
 
     pub fn as_str(&self) -> &str {

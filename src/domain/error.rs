@@ -48,8 +48,34 @@ pub enum AuthError {
     Overloaded { retry_after_seconds: u64 },
     #[error("the database cannot be reached")]
     Unavailable(#[source] DbErr),
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// A fault of the service's own. `context` says what was being done; `source`, when
+    /// there is one, keeps the chain of causes for the log.
+    #[error("{context}")]
+    Internal {
+        context: &'static str,
+        #[source]
+        source: Option<BoxError>,
+    },
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl AuthError {
+    /// A fault without a cause of its own: an invariant that did not hold.
+    pub fn internal(context: &'static str) -> AuthError {
+        AuthError::Internal {
+            context,
+            source: None,
+        }
+    }
+
+    /// A fault caused by `source`, for example a library call that failed.
+    pub fn internal_from(context: &'static str, source: impl Into<BoxError>) -> AuthError {
+        AuthError::Internal {
+            context,
+            source: Some(source.into()),
+        }
+    }
 }
 
 impl From<DbErr> for AuthError {
@@ -57,7 +83,7 @@ impl From<DbErr> for AuthError {
         if crate::store::is_unreachable(&err) {
             AuthError::Unavailable(err)
         } else {
-            AuthError::Internal(format!("database: {err}"))
+            AuthError::internal_from("a database statement failed", err)
         }
     }
 }
@@ -106,6 +132,15 @@ impl FieldErrors {
             Ok(())
         } else {
             Err(AuthError::Validation(self))
+        }
+    }
+
+    /// The checked values when every check passed, else the problems. [`FieldErrors::check`]
+    /// records a problem whenever it yields `None`, so a missing value always comes with one.
+    pub fn finish<T>(self, values: Option<T>) -> Result<T, AuthError> {
+        match values {
+            Some(values) if self.is_empty() => Ok(values),
+            _ => Err(AuthError::Validation(self)),
         }
     }
 }

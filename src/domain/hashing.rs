@@ -19,7 +19,7 @@ use argon2::{
 };
 use tokio::sync::Semaphore;
 
-use super::{error::AuthError, password::Password};
+use super::{error::AuthError, password_policy::Password};
 use crate::config::Argon2Params;
 
 /// How long the queue may take to drain before new work is refused.
@@ -50,7 +50,9 @@ impl HashingPool {
     /// Builds the pool and measures one hash to size the queue.
     pub fn new(config: Argon2Params) -> Result<HashingPool, AuthError> {
         let params = Params::new(config.memory_kib, config.iterations, config.lanes, None)
-            .map_err(|err| AuthError::Internal(format!("argon2 parameters: {err}")))?;
+            .map_err(|err| {
+                AuthError::internal_from("argon2 rejects its parameters", err.to_string())
+            })?;
         let workers = std::thread::available_parallelism().map_or(1, usize::from);
         let started = Instant::now();
         let dummy_hash = hash_blocking(&params, "not a real password, never matches")?;
@@ -116,7 +118,7 @@ impl HashingPool {
         let worker = Arc::clone(&self.workers)
             .acquire_owned()
             .await
-            .map_err(|_| AuthError::Internal("hashing pool closed".into()))?;
+            .map_err(|err| AuthError::internal_from("the hashing pool is closed", err))?;
         let running = Arc::clone(&self.running);
         // The permit and the admission move into the blocking task, so they are released when
         // the hash is really done, even if the request that wanted it has gone away.
@@ -128,7 +130,7 @@ impl HashingPool {
             output
         })
         .await
-        .map_err(|err| AuthError::Internal(format!("hashing task failed: {err}")))
+        .map_err(|err| AuthError::internal_from("a hashing task failed", err))
     }
 }
 
@@ -160,7 +162,7 @@ fn hash_blocking(params: &Params, password: &str) -> Result<String, AuthError> {
     argon2id(params)
         .hash_password(password.as_bytes())
         .map(|hash| hash.to_string())
-        .map_err(|err| AuthError::Internal(format!("argon2 hash: {err}")))
+        .map_err(|err| AuthError::internal_from("argon2 could not hash", err.to_string()))
 }
 
 fn verify_blocking(params: &Params, password: &str, stored_hash: &str) -> Verification {

@@ -1,7 +1,10 @@
-//! Persistence: sea-orm entities and the connection, for SQLite and PostgreSQL alike.
+//! Persistence, for SQLite and PostgreSQL alike: the connection, and one module per table
+//! holding its sea-orm entity and every query on it, named for what it does. Nothing outside
+//! this folder writes a query.
 
-pub mod audit_events;
-pub mod one_time_codes;
+pub mod audit;
+pub mod codes;
+pub mod limits;
 pub mod profiles;
 pub mod refresh_tokens;
 pub mod sessions;
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode},
 };
@@ -55,6 +58,11 @@ pub async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr
 
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
+}
+
+/// A round trip to the database, for readiness checks.
+pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
+    db.execute_unprepared("SELECT 1").await.map(|_| ())
 }
 
 fn create_sqlite_folder(url: &str) -> Result<(), DbErr> {

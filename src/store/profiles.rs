@@ -1,4 +1,6 @@
-use sea_orm::entity::prelude::*;
+//! The `profiles` table: the optional, free-form part of an account.
+
+use sea_orm::{ActiveValue::Set, entity::prelude::*, sea_query::OnConflict};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "profiles")]
@@ -28,3 +30,39 @@ impl Related<super::users::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// The profile every account starts with.
+pub fn empty(user_id: Uuid) -> Model {
+    Model {
+        user_id,
+        bio: String::new(),
+        avatar_url: None,
+        date_of_birth: None,
+    }
+}
+
+pub async fn insert_empty(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel::from(empty(user_id)))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes the whole profile, creating the row should it ever be missing (rather than failing
+/// the request).
+pub async fn save(conn: &impl ConnectionTrait, profile: Model) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel {
+        user_id: Set(profile.user_id),
+        bio: Set(profile.bio),
+        avatar_url: Set(profile.avatar_url),
+        date_of_birth: Set(profile.date_of_birth),
+    })
+    .on_conflict(
+        OnConflict::column(Column::UserId)
+            .update_columns([Column::Bio, Column::AvatarUrl, Column::DateOfBirth])
+            .to_owned(),
+    )
+    .exec(conn)
+    .await?;
+    Ok(())
+}

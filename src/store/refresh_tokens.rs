@@ -1,6 +1,12 @@
-use sea_orm::entity::prelude::*;
+//! The `refresh_tokens` table: every token a session was given, stored as a hash, with the
+//! time it was exchanged for its successor.
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, entity::prelude::*, sea_query::Expr};
+
+use super::sessions;
+
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "refresh_tokens")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -13,6 +19,18 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     /// When the token was exchanged for a new one; `None` while it is the live token.
     pub rotated_at: Option<DateTimeUtc>,
+}
+
+/// Redacting: even a hash of a bearer secret stays out of logs.
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("refresh_tokens::Model")
+            .field("id", &self.id)
+            .field("session_id", &self.session_id)
+            .field("token_hash", &"[redacted]")
+            .field("rotated_at", &self.rotated_at)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -33,3 +51,52 @@ impl Related<super::sessions::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    session_id: Uuid,
+    token_hash: String,
+    expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel {
+        id: Set(Uuid::new_v4()),
+        session_id: Set(session_id),
+        token_hash: Set(token_hash),
+        created_at: Set(now),
+        expires_at: Set(expires_at),
+        rotated_at: Set(None),
+    })
+    .exec(conn)
+    .await?;
+    Ok(())
+}
+
+/// The token with this hash and its session, in one query.
+pub async fn find_with_session(
+    conn: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<(Model, sessions::Model)>, DbErr> {
+    let found = Entity::find()
+        .filter(Column::TokenHash.eq(token_hash))
+        .find_also_related(sessions::Entity)
+        .one(conn)
+        .await?;
+    Ok(found.and_then(|(token, session)| session.map(|session| (token, session))))
+}
+
+/// Marks a live token rotated. A compare-and-set: of two requests racing with the same live
+/// token, exactly one gets `true`.
+pub async fn mark_rotated(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::RotatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(Column::RotatedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}

@@ -1,4 +1,12 @@
-use sea_orm::entity::prelude::*;
+//! The `sessions` table: one row per sign-in on one device.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set,
+    QueryOrder,
+    entity::prelude::*,
+    sea_query::{Expr, ExprTrait},
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sessions")]
@@ -34,3 +42,99 @@ impl Related<super::users::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+pub struct NewSession {
+    pub user_id: Uuid,
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
+
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    session: NewSession,
+    now: DateTime<Utc>,
+) -> Result<Model, DbErr> {
+    ActiveModel {
+        id: Set(Uuid::new_v4()),
+        user_id: Set(session.user_id),
+        created_at: Set(now),
+        last_used_at: Set(now),
+        expires_at: Set(session.expires_at),
+        revoked_at: Set(None),
+        user_agent: Set(session.user_agent),
+        ip: Set(session.ip),
+    }
+    .insert(conn)
+    .await
+}
+
+pub async fn touch(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::LastUsedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sessions of a user that are neither revoked nor past their absolute end, most recently
+/// used first.
+pub async fn live_of(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::RevokedAt.is_null())
+        .filter(Column::ExpiresAt.gt(now))
+        .order_by_desc(Column::LastUsedAt)
+        .all(conn)
+        .await
+}
+
+/// Revokes one session; its refresh tokens stop working with it. Returns whether it was live.
+pub async fn revoke(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    revoke_where(conn, Column::Id.eq(id), now)
+        .await
+        .map(|n| n > 0)
+}
+
+/// Revokes one session of `user_id`: someone else's session is left alone, as if unknown.
+pub async fn revoke_of_user(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let condition = Column::Id.eq(id).and(Column::UserId.eq(user_id));
+    revoke_where(conn, condition, now).await.map(|n| n > 0)
+}
+
+/// Revokes every live session of a user.
+pub async fn revoke_all_of(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    revoke_where(conn, Column::UserId.eq(user_id), now).await
+}
+
+async fn revoke_where(
+    conn: &impl ConnectionTrait,
+    condition: Expr,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let result = Entity::update_many()
+        .col_expr(Column::RevokedAt, Expr::value(now))
+        .filter(condition)
+        .filter(Column::RevokedAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
+}

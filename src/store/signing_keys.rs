@@ -1,6 +1,9 @@
-use sea_orm::entity::prelude::*;
+//! The `signing_keys` table: every key the service signed with, shared by every instance.
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, Condition, QueryOrder, entity::prelude::*, sea_query::Expr};
+
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "signing_keys")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -15,7 +18,95 @@ pub struct Model {
     pub retired_at: Option<DateTimeUtc>,
 }
 
+/// Redacting: the private key must never reach a log.
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("signing_keys::Model")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("private_key", &"[redacted]")
+            .field("retired_at", &self.retired_at)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Whether an unretired key of `algorithm` exists.
+pub async fn has_current(conn: &impl ConnectionTrait, algorithm: &str) -> Result<bool, DbErr> {
+    let current = Entity::find()
+        .filter(Column::RetiredAt.is_null())
+        .filter(Column::Algorithm.eq(algorithm))
+        .one(conn)
+        .await?;
+    Ok(current.is_some())
+}
+
+/// Retires every current key, or only `expected` while it is still current. Returns how many
+/// keys were retired: zero for `expected` means another instance rotated first.
+pub async fn retire_current(
+    conn: &impl ConnectionTrait,
+    expected: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    let mut retire = Entity::update_many()
+        .col_expr(Column::RetiredAt, Expr::value(now))
+        .filter(Column::RetiredAt.is_null());
+    if let Some(kid) = expected {
+        retire = retire.filter(Column::Kid.eq(kid));
+    }
+    Ok(retire.exec(conn).await?.rows_affected)
+}
+
+pub struct NewKey {
+    pub kid: String,
+    pub algorithm: String,
+    pub private_key: String,
+    pub public_jwk: String,
+}
+
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    key: NewKey,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel {
+        kid: Set(key.kid),
+        algorithm: Set(key.algorithm),
+        private_key: Set(key.private_key),
+        public_jwk: Set(key.public_jwk),
+        created_at: Set(now),
+        retired_at: Set(None),
+    })
+    .exec(conn)
+    .await?;
+    Ok(())
+}
+
+/// Keys still current or retired after `retired_after`, newest first.
+pub async fn live(
+    conn: &impl ConnectionTrait,
+    retired_after: DateTime<Utc>,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(
+            Condition::any()
+                .add(Column::RetiredAt.is_null())
+                .add(Column::RetiredAt.gt(retired_after)),
+        )
+        .order_by_desc(Column::CreatedAt)
+        .order_by_asc(Column::Kid)
+        .all(conn)
+        .await
+}
+
+/// Every key ever made, newest first.
+pub async fn all(conn: &impl ConnectionTrait) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .order_by_desc(Column::CreatedAt)
+        .all(conn)
+        .await
+}

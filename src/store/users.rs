@@ -1,6 +1,15 @@
-use sea_orm::entity::prelude::*;
+//! The `users` table: one row per account, with the password hash.
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    QuerySelect,
+    entity::prelude::*,
+};
+
+use super::profiles;
+
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -19,6 +28,18 @@ pub struct Model {
     pub last_login_at: Option<DateTimeUtc>,
 }
 
+/// Redacting: a row printed by accident must not carry the password hash into a log.
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("users::Model")
+            .field("id", &self.id)
+            .field("password_hash", &"[redacted]")
+            .field("is_verified", &self.is_verified)
+            .field("is_active", &self.is_active)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {
     #[sea_orm(has_one = "super::profiles::Entity")]
@@ -32,3 +53,182 @@ impl Related<super::profiles::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// What a registration writes: a new account, or new details for an unverified one.
+pub struct Registration {
+    pub email: String,
+    pub password_hash: String,
+    pub first_name: String,
+    pub last_name: String,
+    pub phone_number: Option<String>,
+    pub role: String,
+}
+
+/// A user with their profile row, in one query.
+pub async fn find_with_profile(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<(Model, Option<profiles::Model>)>, DbErr> {
+    Entity::find_by_id(id)
+        .find_also_related(profiles::Entity)
+        .one(conn)
+        .await
+}
+
+pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).one(conn).await
+}
+
+pub async fn find_by_email(
+    conn: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Email.eq(email))
+        .one(conn)
+        .await
+}
+
+/// The user with this address, locked for the rest of the transaction on PostgreSQL (SQLite
+/// transactions hold the write lock from their start anyway).
+pub async fn lock_by_email(
+    conn: &impl ConnectionTrait,
+    email: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::Email.eq(email))
+        .lock_exclusive()
+        .one(conn)
+        .await
+}
+
+/// The user with this id, locked for the rest of the transaction.
+pub async fn lock(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).lock_exclusive().one(conn).await
+}
+
+/// Inserts a new, unverified, active account.
+pub async fn insert_unverified(
+    conn: &impl ConnectionTrait,
+    registration: Registration,
+    now: DateTime<Utc>,
+) -> Result<Model, DbErr> {
+    ActiveModel {
+        id: Set(Uuid::now_v7()),
+        is_verified: Set(false),
+        is_active: Set(true),
+        created_at: Set(now),
+        last_login_at: Set(None),
+        ..registration_changes(registration, now)
+    }
+    .insert(conn)
+    .await
+}
+
+/// Writes a newer registration over an unverified account.
+pub async fn replace_registration(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    registration: Registration,
+    now: DateTime<Utc>,
+) -> Result<Model, DbErr> {
+    ActiveModel {
+        id: Set(id),
+        ..registration_changes(registration, now)
+    }
+    .update(conn)
+    .await
+}
+
+fn registration_changes(registration: Registration, now: DateTime<Utc>) -> ActiveModel {
+    ActiveModel {
+        id: NotSet,
+        email: Set(registration.email),
+        password_hash: Set(registration.password_hash),
+        first_name: Set(registration.first_name),
+        last_name: Set(registration.last_name),
+        phone_number: Set(registration.phone_number),
+        role: Set(registration.role),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+}
+
+/// Marks the address proven and records the sign-in that verification is.
+pub async fn mark_verified_and_signed_in(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Model, DbErr> {
+    ActiveModel {
+        id: Set(id),
+        is_verified: Set(true),
+        updated_at: Set(now),
+        last_login_at: Set(Some(now)),
+        ..Default::default()
+    }
+    .update(conn)
+    .await
+}
+
+/// Records a sign-in, storing the rehashed password when its parameters were outdated.
+pub async fn record_login(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    upgraded_hash: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Model, DbErr> {
+    ActiveModel {
+        id: Set(id),
+        last_login_at: Set(Some(now)),
+        password_hash: upgraded_hash.map_or(NotSet, Set),
+        ..Default::default()
+    }
+    .update(conn)
+    .await
+}
+
+/// Replaces the password hash. A reset also proves the address, hence `verified`.
+pub async fn set_password(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    password_hash: String,
+    verified: bool,
+    now: DateTime<Utc>,
+) -> Result<Model, DbErr> {
+    ActiveModel {
+        id: Set(id),
+        password_hash: Set(password_hash),
+        is_verified: if verified { Set(true) } else { NotSet },
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .update(conn)
+    .await
+}
+
+/// The fields a user edits on their own record; `None` leaves a field alone.
+#[derive(Default)]
+pub struct NameChanges {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub phone_number: Option<Option<String>>,
+}
+
+pub async fn update_names(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    changes: NameChanges,
+    now: DateTime<Utc>,
+) -> Result<Model, DbErr> {
+    ActiveModel {
+        id: Set(id),
+        first_name: changes.first_name.map_or(NotSet, Set),
+        last_name: changes.last_name.map_or(NotSet, Set),
+        phone_number: changes.phone_number.map_or(NotSet, Set),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .update(conn)
+    .await
+}

@@ -20,10 +20,7 @@ use base64::{
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use rand::{RngCore, rngs::OsRng};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, sea_query::Expr,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -31,7 +28,7 @@ use crate::{
     clock::{Clock, delta},
     config::SigningAlgorithm,
     domain::error::AuthError,
-    store::signing_keys::{self, Entity as SigningKeys},
+    store::{self, signing_keys},
 };
 
 /// How long a retired key stays published beyond the access TTL: an instance may sign with a
@@ -217,12 +214,7 @@ async fn ensure_current_key(
     algorithm: SigningAlgorithm,
     clock: &dyn Clock,
 ) -> Result<(), AuthError> {
-    let current = SigningKeys::find()
-        .filter(signing_keys::Column::RetiredAt.is_null())
-        .filter(signing_keys::Column::Algorithm.eq(algorithm.as_str()))
-        .one(db)
-        .await?;
-    if current.is_none() {
+    if !signing_keys::has_current(db, algorithm.as_str()).await? {
         let kid = rotate(db, algorithm, clock).await?;
         tracing::info!(
             kid,
@@ -241,9 +233,7 @@ pub async fn rotate(
 ) -> Result<String, AuthError> {
     replace_current(db, algorithm, clock, None)
         .await?
-        .ok_or_else(|| {
-            AuthError::Internal("a rotation retired nothing and inserted nothing".into())
-        })
+        .ok_or_else(|| AuthError::internal("a rotation retired nothing and inserted nothing"))
 }
 
 /// Retires the current key (only `expected`, when given, and only while it is still current)
@@ -256,18 +246,19 @@ async fn replace_current(
 ) -> Result<Option<String>, AuthError> {
     let generated = generate_off_thread(algorithm).await?;
     let now = clock.now();
-    let txn = crate::store::begin(db).await?;
-    let mut retire = SigningKeys::update_many()
-        .col_expr(signing_keys::Column::RetiredAt, Expr::value(now))
-        .filter(signing_keys::Column::RetiredAt.is_null());
-    if let Some(kid) = expected {
-        retire = retire.filter(signing_keys::Column::Kid.eq(kid));
-    }
-    let retired = retire.exec(&txn).await?;
-    if expected.is_some() && retired.rows_affected == 0 {
+    let txn = store::begin(db).await?;
+    let retired = signing_keys::retire_current(&txn, expected, now).await?;
+    if expected.is_some() && retired == 0 {
         return Ok(None);
     }
-    let kid = insert_key(&txn, algorithm, generated, now).await?;
+    let kid = generated.kid.clone();
+    let key = signing_keys::NewKey {
+        kid: generated.kid,
+        algorithm: algorithm.as_str().to_string(),
+        private_key: generated.private_der_base64,
+        public_jwk: generated.public_jwk.to_string(),
+    };
+    signing_keys::insert(&txn, key, now).await?;
     txn.commit().await?;
     Ok(Some(kid))
 }
@@ -276,27 +267,7 @@ async fn replace_current(
 async fn generate_off_thread(algorithm: SigningAlgorithm) -> Result<GeneratedKey, AuthError> {
     tokio::task::spawn_blocking(move || generate(algorithm))
         .await
-        .map_err(|err| AuthError::Internal(format!("key generation task: {err}")))?
-}
-
-async fn insert_key(
-    txn: &DatabaseTransaction,
-    algorithm: SigningAlgorithm,
-    generated: GeneratedKey,
-    now: DateTime<Utc>,
-) -> Result<String, AuthError> {
-    let kid = generated.kid.clone();
-    SigningKeys::insert(signing_keys::ActiveModel {
-        kid: Set(generated.kid),
-        algorithm: Set(algorithm.as_str().to_string()),
-        private_key: Set(generated.private_der_base64),
-        public_jwk: Set(generated.public_jwk.to_string()),
-        created_at: Set(now),
-        retired_at: Set(None),
-    })
-    .exec(txn)
-    .await?;
-    Ok(kid)
+        .map_err(|err| AuthError::internal_from("the key generation task failed", err))?
 }
 
 /// Every key with its state, newest first, for operators.
@@ -306,10 +277,7 @@ pub async fn list(
     now: DateTime<Utc>,
 ) -> Result<Vec<KeyListing>, AuthError> {
     let window = delta(access_ttl + PUBLISH_MARGIN);
-    let rows = SigningKeys::find()
-        .order_by_desc(signing_keys::Column::CreatedAt)
-        .all(db)
-        .await?;
+    let rows = signing_keys::all(db).await?;
     Ok(rows
         .into_iter()
         .map(|row| {
@@ -338,16 +306,7 @@ async fn load(
     now: DateTime<Utc>,
 ) -> Result<KeySet, AuthError> {
     let oldest_live_retirement = now - delta(publish_retired_for);
-    let rows = SigningKeys::find()
-        .filter(
-            Condition::any()
-                .add(signing_keys::Column::RetiredAt.is_null())
-                .add(signing_keys::Column::RetiredAt.gt(oldest_live_retirement)),
-        )
-        .order_by_desc(signing_keys::Column::CreatedAt)
-        .order_by_asc(signing_keys::Column::Kid)
-        .all(db)
-        .await?;
+    let rows = signing_keys::live(db, oldest_live_retirement).await?;
     let keys: Vec<Arc<LoadedKey>> = rows
         .into_iter()
         .map(|row| load_key(row).map(Arc::new))
@@ -359,13 +318,16 @@ async fn load(
         .find(|key| key.retired_at.is_none() && key.algorithm == algorithm)
         .or_else(|| keys.iter().find(|key| key.retired_at.is_none()))
         .cloned()
-        .ok_or_else(|| AuthError::Internal("no current signing key".into()))?;
+        .ok_or_else(|| AuthError::internal("there is no current signing key"))?;
     let by_kid = keys.into_iter().map(|key| (key.kid.clone(), key)).collect();
     Ok(KeySet { current, by_kid })
 }
 
 fn load_key(row: signing_keys::Model) -> Result<LoadedKey, AuthError> {
-    let broken = |what: &str| AuthError::Internal(format!("signing key {}: {what}", row.kid));
+    let broken = |what: &str| {
+        let detail = format!("signing key {}: {what}", row.kid);
+        AuthError::internal_from("a stored signing key cannot be used", detail)
+    };
     let algorithm: SigningAlgorithm = row
         .algorithm
         .parse()
@@ -412,8 +374,9 @@ struct GeneratedKey {
 }
 
 fn generate(algorithm: SigningAlgorithm) -> Result<GeneratedKey, AuthError> {
-    let failed =
-        |err: &dyn std::fmt::Display| AuthError::Internal(format!("key generation: {err}"));
+    let failed = |err: &dyn std::fmt::Display| {
+        AuthError::internal_from("a signing key could not be generated", err.to_string())
+    };
     let (private_der, public_members) = match algorithm {
         SigningAlgorithm::EdDsa => {
             use ed25519_dalek::pkcs8::EncodePrivateKey;

@@ -277,8 +277,8 @@ db_tests! {
 
 async fn audit_rows(app: &TestApp) -> Vec<Value> {
     use sea_orm::{EntityTrait, QueryOrder};
-    authgate::store::audit_events::Entity::find()
-        .order_by_asc(authgate::store::audit_events::Column::OccurredAt)
+    authgate::store::audit::Entity::find()
+        .order_by_asc(authgate::store::audit::Column::OccurredAt)
         .all(&app.state.db)
         .await
         .unwrap()

@@ -11,9 +11,10 @@ use std::{
 };
 
 use authgate::{
-    app::{AppState, BoundServer},
+    app::AppState,
     clock::ManualClock,
     config::{Argon2Params, Config, Limits},
+    server::BoundServer,
 };
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use sea_orm::{ConnectionTrait, Database};

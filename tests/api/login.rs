@@ -67,7 +67,7 @@ db_tests! {
             lanes: 1,
         })
         .unwrap();
-        let old_hash = old.hash(&authgate::domain::password::Password::for_login(PASSWORD.into()).unwrap()).await.unwrap();
+        let old_hash = old.hash(&authgate::domain::password_policy::Password::for_login(PASSWORD.into()).unwrap()).await.unwrap();
         app.execute(&format!("UPDATE users SET password_hash = '{old_hash}'")).await;
 
         app.login("jane@example.com", PASSWORD).await.expect(200, None);

@@ -1,0 +1,146 @@
+//! Examples for the OpenAPI document, in one place: what Swagger UI pre-fills and shows.
+
+use chrono::{DateTime, Utc};
+use poem_openapi::types::{Example, MaybeUndefined};
+use uuid::Uuid;
+
+use crate::{
+    domain::{Account, TokenPair, accounts::Profile},
+    flows::{
+        CodeRequest, EmailRequest,
+        me::{ChangePasswordRequest, UpdateMeRequest, UpdateProfile},
+        password_reset::ResetRequest,
+        registration::{CodeContext, RegisterRequest, ResendRequest},
+        sign_in::LoginRequest,
+    },
+};
+
+const EMAIL: &str = "jane@example.com";
+const PASSWORD: &str = "correct horse battery staple";
+const NEW_PASSWORD: &str = "a new battery staple";
+const CODE: &str = "042917";
+
+impl Example for Account {
+    fn example() -> Self {
+        let at = DateTime::parse_from_rfc3339("2026-11-22T09:30:00Z")
+            .map_or_else(|_| Utc::now(), |t| t.to_utc());
+        Account {
+            id: Uuid::from_u128(0x0b6c_4f1e_7a2d_4c3b_9e8f_1a2b_3c4d_5e6f),
+            email: EMAIL.into(),
+            first_name: "Jane".into(),
+            last_name: "Doe".into(),
+            phone_number: Some("+15551234567".into()),
+            role: "user".into(),
+            is_verified: true,
+            is_active: true,
+            profile: Profile {
+                bio: String::new(),
+                avatar_url: None,
+                date_of_birth: None,
+            },
+            profile_complete: true,
+            created_at: at,
+            updated_at: at,
+            last_login_at: Some(at),
+        }
+    }
+}
+
+impl Example for TokenPair {
+    fn example() -> Self {
+        TokenPair {
+            access: "eyJhbGciOiJFZERTQSIsInR5cCI6ImF0K2p3dCIsImtpZCI6Ii4uLiJ9.eyJzdWIiOiIuLi4ifQ.c2lnbmF0dXJl".into(),
+            refresh: "Xq3v0yJ8kM2pQ7sT1wZ4bN6cR9dF5gH0jL2mA8eU3iO".into(),
+            token_type: "Bearer".into(),
+            expires_in: 300,
+            refresh_expires_in: 86_400,
+        }
+    }
+}
+
+impl Example for RegisterRequest {
+    fn example() -> Self {
+        Self {
+            email: EMAIL.into(),
+            password: PASSWORD.into(),
+            password2: PASSWORD.into(),
+            first_name: Some("Jane".into()),
+            last_name: Some("Doe".into()),
+            phone_number: Some("+15551234567".into()),
+            role: None,
+        }
+    }
+}
+
+impl Example for CodeRequest {
+    fn example() -> Self {
+        Self {
+            email: EMAIL.into(),
+            otp: CODE.into(),
+        }
+    }
+}
+
+impl Example for ResendRequest {
+    fn example() -> Self {
+        Self {
+            email: EMAIL.into(),
+            context: Some(CodeContext::Registration),
+        }
+    }
+}
+
+impl Example for EmailRequest {
+    fn example() -> Self {
+        Self {
+            email: EMAIL.into(),
+        }
+    }
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        Self {
+            email: EMAIL.into(),
+            password: PASSWORD.into(),
+        }
+    }
+}
+
+impl Example for ResetRequest {
+    fn example() -> Self {
+        Self {
+            email: EMAIL.into(),
+            otp: CODE.into(),
+            new_password: NEW_PASSWORD.into(),
+            confirm_password: NEW_PASSWORD.into(),
+        }
+    }
+}
+
+impl Example for UpdateMeRequest {
+    fn example() -> Self {
+        Self {
+            first_name: MaybeUndefined::Value("Jane".into()),
+            last_name: MaybeUndefined::Value("Doe".into()),
+            phone_number: MaybeUndefined::Undefined,
+            profile: MaybeUndefined::Value(UpdateProfile {
+                bio: MaybeUndefined::Value("Rust and mountains.".into()),
+                avatar_url: MaybeUndefined::Null,
+                date_of_birth: MaybeUndefined::Value("1990-04-01".into()),
+                other: Default::default(),
+            }),
+            other: Default::default(),
+        }
+    }
+}
+
+impl Example for ChangePasswordRequest {
+    fn example() -> Self {
+        Self {
+            current_password: PASSWORD.into(),
+            new_password: NEW_PASSWORD.into(),
+            confirm_password: NEW_PASSWORD.into(),
+        }
+    }
+}

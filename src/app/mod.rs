@@ -1,0 +1,156 @@
+//! Wiring: configuration, database, keys, mail and hashing built once into the parts and the
+//! flows the HTTP layer calls, plus the background work every instance does. Nothing here
+//! knows a route or a handler.
+
+pub mod housekeeping;
+
+use std::sync::Arc;
+
+use sea_orm::{DatabaseConnection, DbErr};
+
+use crate::{
+    clock::Clock,
+    config::Config,
+    domain::{
+        AuthError, accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool,
+        health::Health, limits::Limiter, passwords::Passwords, sessions::Sessions,
+    },
+    flows::{me::Me, password_reset::PasswordReset, registration::Registration, sign_in::SignIn},
+    mail::{MailError, Mailer},
+    store,
+    tokens::{AccessTokens, KeyRing},
+};
+
+/// Everything a request handler may call, built once.
+pub struct AppState {
+    pub config: Arc<Config>,
+    /// For wiring and tests; handlers go through the parts and flows below.
+    pub db: DatabaseConnection,
+    pub keys: Arc<KeyRing>,
+    pub access_tokens: Arc<AccessTokens>,
+    pub accounts: Arc<Accounts>,
+    pub sessions: Arc<Sessions>,
+    pub limiter: Arc<Limiter>,
+    pub health: Health,
+    pub registration: Registration,
+    pub sign_in: SignIn,
+    pub password_reset: PasswordReset,
+    pub me: Me,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    #[error("{0}")]
+    Auth(#[from] AuthError),
+    #[error("{0}")]
+    Mail(#[from] MailError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+impl AppState {
+    /// Connects, migrates, loads or creates the signing key: ready to serve.
+    pub async fn build(
+        config: Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<AppState>, StartupError> {
+        let config = Arc::new(config);
+        let db = store::connect(config.database_url.expose()).await?;
+        store::migrate(&db).await?;
+        let hashing = Arc::new(HashingPool::new(config.argon2)?);
+        let mailer = Arc::new(Mailer::new(&config.mail, config.mail_from.clone())?);
+        let keys = Arc::new(
+            KeyRing::start(
+                db.clone(),
+                config.jwt_algorithm,
+                config.access_ttl,
+                Arc::clone(&clock),
+            )
+            .await?,
+        );
+        let access_tokens = Arc::new(AccessTokens::new(
+            Arc::clone(&keys),
+            config.public_url.clone(),
+            config.audience.clone(),
+            config.access_ttl,
+            Arc::clone(&clock),
+        ));
+
+        let accounts = Arc::new(Accounts::new(db.clone()));
+        let limiter = Arc::new(Limiter::new(config.limits, Arc::clone(&clock)));
+        let audit = Arc::new(AuditTrail::new(Arc::clone(&clock)));
+        let codes = Arc::new(Codes::new(
+            db.clone(),
+            &config,
+            Arc::clone(&clock),
+            Arc::clone(&limiter),
+            Arc::clone(&mailer),
+        ));
+        let passwords = Arc::new(Passwords::new(
+            Arc::clone(&hashing),
+            config.password_min_length,
+            Arc::clone(&clock),
+            Arc::clone(&audit),
+            Arc::clone(&mailer),
+        ));
+        let sessions = Arc::new(Sessions::new(
+            db.clone(),
+            &config,
+            Arc::clone(&clock),
+            Arc::clone(&access_tokens),
+            Arc::clone(&accounts),
+            Arc::clone(&limiter),
+            Arc::clone(&audit),
+        ));
+
+        Ok(Arc::new(AppState {
+            health: Health::new(db.clone(), hashing),
+            registration: Registration::new(
+                db.clone(),
+                Arc::clone(&config),
+                Arc::clone(&clock),
+                Arc::clone(&accounts),
+                Arc::clone(&limiter),
+                Arc::clone(&audit),
+                Arc::clone(&codes),
+                Arc::clone(&passwords),
+                Arc::clone(&sessions),
+            ),
+            sign_in: SignIn::new(
+                db.clone(),
+                Arc::clone(&clock),
+                Arc::clone(&limiter),
+                Arc::clone(&audit),
+                Arc::clone(&passwords),
+                Arc::clone(&sessions),
+                mailer,
+            ),
+            password_reset: PasswordReset::new(
+                db.clone(),
+                Arc::clone(&limiter),
+                codes,
+                Arc::clone(&passwords),
+            ),
+            me: Me::new(
+                db.clone(),
+                clock,
+                Arc::clone(&limiter),
+                audit,
+                passwords,
+                Arc::clone(&sessions),
+            ),
+            config,
+            db,
+            keys,
+            access_tokens,
+            accounts,
+            sessions,
+            limiter,
+        }))
+    }
+}

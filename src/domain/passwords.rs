@@ -1,0 +1,145 @@
+//! Passwords as a service: the policy for new ones, hashing and verifying off the async
+//! threads, and the tail every password replacement shares (store, sign out everywhere,
+//! audit, tell the owner).
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseTransaction;
+use uuid::Uuid;
+
+use super::{
+    audit::{Action, AuditTrail, Event},
+    client::ClientInfo,
+    email::Email,
+    error::{AuthError, FieldErrors},
+    hashing::{HashingPool, Verification},
+    password_policy::{Password, check_confirmation},
+};
+use crate::{
+    clock::Clock,
+    mail::{Mailer, templates},
+    store::{sessions, users},
+};
+
+pub struct Passwords {
+    hashing: Arc<HashingPool>,
+    min_length: usize,
+    clock: Arc<dyn Clock>,
+    audit: Arc<AuditTrail>,
+    mailer: Arc<Mailer>,
+}
+
+/// Where a new password and its confirmation were sent: `password`/`password2` at
+/// registration, `new_password`/`confirm_password` elsewhere.
+pub struct NewPasswordFields {
+    pub password: &'static str,
+    pub confirmation: &'static str,
+}
+
+pub const REGISTRATION_FIELDS: NewPasswordFields = NewPasswordFields {
+    password: "password",
+    confirmation: "password2",
+};
+
+pub const REPLACEMENT_FIELDS: NewPasswordFields = NewPasswordFields {
+    password: "new_password",
+    confirmation: "confirm_password",
+};
+
+impl Passwords {
+    pub fn new(
+        hashing: Arc<HashingPool>,
+        min_length: usize,
+        clock: Arc<dyn Clock>,
+        audit: Arc<AuditTrail>,
+        mailer: Arc<Mailer>,
+    ) -> Passwords {
+        Passwords {
+            hashing,
+            min_length,
+            clock,
+            audit,
+            mailer,
+        }
+    }
+
+    pub fn hashing(&self) -> &HashingPool {
+        &self.hashing
+    }
+
+    /// Checks a new password and its confirmation, recording every problem under `fields`:
+    /// the same rules wherever a password is chosen. Without a valid `email` the policy (which
+    /// compares against the address) waits until the address is fixed.
+    pub fn check_new(
+        &self,
+        errors: &mut FieldErrors,
+        fields: &NewPasswordFields,
+        email: Option<&Email>,
+        password: &str,
+        confirmation: &str,
+    ) -> Option<Password> {
+        let checked = match email {
+            Some(email) => Some(Password::new_checked(
+                password.to_string(),
+                self.min_length,
+                email,
+            )),
+            None if password.is_empty() => Some(Err(vec!["This field is required.".into()])),
+            // Judged once the address is valid; the address's problem is already recorded.
+            None => None,
+        };
+        let password_ok = checked.and_then(|checked| errors.check(fields.password, checked));
+        check_confirmation(errors, fields.confirmation, password, confirmation);
+        password_ok
+    }
+
+    pub async fn hash(&self, password: &Password) -> Result<String, AuthError> {
+        self.hashing.hash(password).await
+    }
+
+    /// Checks a password against a stored hash. Without one (an unknown account) a dummy hash
+    /// is verified instead, so the answer takes as long as for a real account.
+    pub async fn verify(
+        &self,
+        password: &Password,
+        stored_hash: Option<&str>,
+    ) -> Result<Verification, AuthError> {
+        match stored_hash {
+            Some(hash) => self.hashing.verify(password, hash).await,
+            None => {
+                self.hashing.verify_dummy(password).await?;
+                Ok(Verification::Mismatch)
+            }
+        }
+    }
+
+    /// Stores a new password hash inside `txn`, ends every session of the account (whoever
+    /// knew the old password is signed out) and records `action`. After the commit, call
+    /// [`Passwords::notify_changed`].
+    pub async fn replace(
+        &self,
+        txn: &DatabaseTransaction,
+        user_id: Uuid,
+        new_hash: String,
+        action: Action,
+        client: &ClientInfo,
+    ) -> Result<users::Model, AuthError> {
+        let now = self.clock.now();
+        // A reset code proves the address as well as a verification code does.
+        let proves_address = action == Action::PasswordReset;
+        let user = users::set_password(txn, user_id, new_hash, proves_address, now).await?;
+        sessions::revoke_all_of(txn, user_id, now).await?;
+        self.audit
+            .record(txn, Event::success(action, Some(user_id), client))
+            .await?;
+        Ok(user)
+    }
+
+    /// Tells the owner their password changed. The change stands whatever happens to the
+    /// notice, so a failure is only logged.
+    pub async fn notify_changed(&self, email: &str) {
+        if let Err(err) = self.mailer.send(email, templates::password_changed()).await {
+            tracing::error!(error = %err, "the password-changed notice could not be mailed");
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! The signed-in user's own account: editing it and changing the password.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use poem_openapi::{Object, types::MaybeUndefined};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{
+    clock::Clock,
+    domain::{
+        Account, AuthError, ClientInfo, TokenPair,
+        audit::{Action, AuditTrail, Event},
+        email::Email,
+        error::FieldErrors,
+        fields::{parse_avatar_url, parse_bio, parse_date_of_birth, parse_name, parse_phone},
+        hashing::Verification,
+        limits::{LimitKind, Limiter},
+        password_policy::Password,
+        passwords::{Passwords, REPLACEMENT_FIELDS},
+        sessions::Sessions,
+    },
+    store::{self, profiles, users},
+};
+
+/// Fields of the user object a user may change. Send only what changes; `null` clears a
+/// field. Sending a read-only field (`email`, `role`, `is_verified`, …) is an error.
+#[derive(Debug, Default, Object, Deserialize)]
+#[oai(example)]
+#[serde(default)]
+pub struct UpdateMeRequest {
+    pub first_name: MaybeUndefined<String>,
+    pub last_name: MaybeUndefined<String>,
+    /// International form, e.g. `+15551234567`.
+    pub phone_number: MaybeUndefined<String>,
+    pub profile: MaybeUndefined<UpdateProfile>,
+    // Everything else that was sent, to be refused by name.
+    #[oai(skip)]
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Clone, Object, Deserialize)]
+#[serde(default)]
+pub struct UpdateProfile {
+    /// Up to 1000 characters.
+    pub bio: MaybeUndefined<String>,
+    /// An http(s) URL.
+    pub avatar_url: MaybeUndefined<String>,
+    /// `YYYY-MM-DD`, between 1900-01-01 and today.
+    pub date_of_birth: MaybeUndefined<String>,
+    #[oai(skip)]
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+// No `Debug`: it carries passwords.
+#[derive(Default, Object, Deserialize)]
+#[oai(example)]
+#[serde(default)]
+pub struct ChangePasswordRequest {
+    pub current_password: String,
+    /// The same rules as at registration.
+    pub new_password: String,
+    pub confirm_password: String,
+}
+
+/// Fields of the user object that only the service sets.
+const READ_ONLY: &[&str] = &[
+    "id",
+    "email",
+    "role",
+    "is_verified",
+    "is_active",
+    "profile_complete",
+    "created_at",
+    "updated_at",
+    "last_login_at",
+    "password",
+    "password_hash",
+];
+
+pub struct Me {
+    db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
+    limiter: Arc<Limiter>,
+    audit: Arc<AuditTrail>,
+    passwords: Arc<Passwords>,
+    sessions: Arc<Sessions>,
+}
+
+impl Me {
+    pub fn new(
+        db: DatabaseConnection,
+        clock: Arc<dyn Clock>,
+        limiter: Arc<Limiter>,
+        audit: Arc<AuditTrail>,
+        passwords: Arc<Passwords>,
+        sessions: Arc<Sessions>,
+    ) -> Me {
+        Me {
+            db,
+            clock,
+            limiter,
+            audit,
+            passwords,
+            sessions,
+        }
+    }
+
+    /// Applies a partial update: fields not sent are left alone, `null` clears one. Every
+    /// field is checked before anything is written.
+    pub async fn update(
+        &self,
+        account: &Account,
+        request: UpdateMeRequest,
+    ) -> Result<Account, AuthError> {
+        let today = self.clock.now().date_naive();
+        let mut errors = FieldErrors::new();
+        for field in request.other.keys() {
+            errors.add(field, refusal(field, READ_ONLY.contains(&field.as_str())));
+        }
+        let profile = match request.profile {
+            MaybeUndefined::Value(profile) => profile,
+            MaybeUndefined::Null => {
+                errors.add("profile", "Send an object with the fields to change.");
+                UpdateProfile::default()
+            }
+            MaybeUndefined::Undefined => UpdateProfile::default(),
+        };
+        for field in profile.other.keys() {
+            errors.add(&format!("profile.{field}"), refusal(field, false));
+        }
+        let names = users::NameChanges {
+            first_name: change(&mut errors, "first_name", request.first_name, parse_name),
+            last_name: change(&mut errors, "last_name", request.last_name, parse_name),
+            phone_number: change(
+                &mut errors,
+                "phone_number",
+                request.phone_number,
+                parse_phone,
+            ),
+        };
+        let bio = change(&mut errors, "profile.bio", profile.bio, parse_bio);
+        let avatar_url = change(
+            &mut errors,
+            "profile.avatar_url",
+            profile.avatar_url,
+            parse_avatar_url,
+        );
+        let date_of_birth = change(
+            &mut errors,
+            "profile.date_of_birth",
+            profile.date_of_birth,
+            |raw| parse_date_of_birth(raw, today),
+        );
+        errors.into_result()?;
+
+        let txn = store::begin(&self.db).await?;
+        let Some((user, stored_profile)) = users::find_with_profile(&txn, account.id).await? else {
+            return Err(AuthError::Unauthorized);
+        };
+        if !user.is_active {
+            return Err(AuthError::Unauthorized);
+        }
+        let mut stored_profile = stored_profile.unwrap_or_else(|| profiles::empty(user.id));
+        if let Some(bio) = bio {
+            stored_profile.bio = bio;
+        }
+        if let Some(avatar_url) = avatar_url {
+            stored_profile.avatar_url = avatar_url;
+        }
+        if let Some(date_of_birth) = date_of_birth {
+            stored_profile.date_of_birth = date_of_birth;
+        }
+        let user = users::update_names(&txn, user.id, names, self.clock.now()).await?;
+        profiles::save(&txn, stored_profile.clone()).await?;
+        txn.commit().await?;
+        Ok(Account::from_rows(user, Some(stored_profile)))
+    }
+
+    /// Changes the password of a signed-in user. Every session ends, and this device gets a
+    /// new one: whoever else knew the old password is signed out everywhere.
+    pub async fn change_password(
+        &self,
+        account: &Account,
+        request: ChangePasswordRequest,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        let email = Email::parse(&account.email)
+            .map_err(|_| AuthError::internal("a stored email no longer parses"))?;
+        let mut errors = FieldErrors::new();
+        if request.current_password.is_empty() {
+            errors.add("current_password", "This field is required.");
+        }
+        let new_password = self.passwords.check_new(
+            &mut errors,
+            &REPLACEMENT_FIELDS,
+            Some(&email),
+            &request.new_password,
+            &request.confirm_password,
+        );
+        let new_password = errors.finish(new_password)?;
+        // A stolen access token must not become a way around the login lockout: wrong current
+        // passwords count against the same allowance.
+        self.limiter
+            .hit(&self.db, LimitKind::LoginAccount, email.as_str())
+            .await?;
+        let stored = users::find(&self.db, account.id)
+            .await?
+            .ok_or(AuthError::Unauthorized)?;
+        let current = Password::for_login(request.current_password);
+        let verification = match &current {
+            Some(current) => {
+                self.passwords
+                    .verify(current, Some(&stored.password_hash))
+                    .await?
+            }
+            None => Verification::Mismatch,
+        };
+        if verification == Verification::Mismatch {
+            let event = Event::failure(Action::PasswordChange, Some(account.id), client)
+                .with(json!({"reason": "invalid_credentials"}));
+            self.audit.record(&self.db, event).await?;
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.limiter
+            .refund(&self.db, LimitKind::LoginAccount, email.as_str())
+            .await?;
+        let new_hash = self.passwords.hash(&new_password).await?;
+
+        let txn = store::begin(&self.db).await?;
+        let user = self
+            .passwords
+            .replace(&txn, account.id, new_hash, Action::PasswordChange, client)
+            .await?;
+        let tokens = self.sessions.start(&txn, &user, client).await?;
+        txn.commit().await?;
+
+        self.passwords.notify_changed(&user.email).await;
+        Ok(tokens)
+    }
+}
+
+fn refusal(field: &str, read_only: bool) -> String {
+    if read_only {
+        format!("The field {field} is read-only.")
+    } else {
+        format!("Unknown field {field}.")
+    }
+}
+
+/// A sent field, parsed: `None` when it was not sent, `Some(value)` (an empty value clears)
+/// when it was and passed `parse`; a problem is recorded under `field` otherwise.
+fn change<T>(
+    errors: &mut FieldErrors,
+    field: &str,
+    sent: MaybeUndefined<String>,
+    parse: impl FnOnce(&str) -> Result<T, Vec<String>>,
+) -> Option<T> {
+    match sent {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => errors.check(field, parse("")),
+        MaybeUndefined::Value(value) => errors.check(field, parse(&value)),
+    }
+}

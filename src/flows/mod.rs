@@ -1,0 +1,48 @@
+//! The flows a person goes through — registration, sign-in, password reset, and managing
+//! their own account — each composed of the parts in `domain` and none calling another.
+//!
+//! A flow's inputs are defined here, once: the handlers deserialize requests straight into
+//! them, and their OpenAPI schemas are derived from them.
+
+pub mod me;
+pub mod password_reset;
+pub mod registration;
+pub mod sign_in;
+
+use poem_openapi::Object;
+use serde::Deserialize;
+
+use crate::domain::{AuthError, email::Email, error::FieldErrors};
+
+/// An address and the code mailed to it.
+// No `Debug`: it carries a secret.
+#[derive(Default, Object, Deserialize)]
+#[oai(example)]
+#[serde(default)]
+pub struct CodeRequest {
+    pub email: String,
+    /// The 6-digit code from the mail.
+    pub otp: String,
+}
+
+impl CodeRequest {
+    /// The address and the code, or every problem with them.
+    fn parse(&self) -> Result<(Email, &str), AuthError> {
+        let mut errors = FieldErrors::new();
+        let email = errors.check("email", Email::parse(&self.email));
+        let code = self.otp.trim();
+        if code.is_empty() {
+            errors.add("otp", "This field is required.");
+        }
+        let email = errors.finish(email)?;
+        Ok((email, code))
+    }
+}
+
+/// An address alone.
+#[derive(Debug, Default, Object, Deserialize)]
+#[oai(example)]
+#[serde(default)]
+pub struct EmailRequest {
+    pub email: String,
+}

@@ -1,0 +1,292 @@
+//! Registration, email verification and code resends.
+
+use std::sync::Arc;
+
+use poem_openapi::{Enum, Object};
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+
+use super::CodeRequest;
+use crate::{
+    clock::Clock,
+    config::Config,
+    domain::{
+        Account, AuthError, ClientInfo, SignedIn,
+        accounts::Accounts,
+        audit::{Action, AuditTrail, Event},
+        codes::{Codes, Purpose},
+        email::Email,
+        error::FieldErrors,
+        fields::{parse_name, parse_phone},
+        limits::{LimitKind, Limiter},
+        passwords::{Passwords, REGISTRATION_FIELDS},
+        sessions::Sessions,
+    },
+    store::{self, profiles, users},
+};
+
+/// A new account. Unknown fields are ignored.
+// No `Debug`: it carries the password.
+#[derive(Default, Object, Deserialize)]
+#[oai(example)]
+#[serde(default)]
+pub struct RegisterRequest {
+    /// Trimmed and lowercased before use.
+    pub email: String,
+    /// At least `password_min_length` characters (see `/auth/settings`), at most 1024
+    /// bytes, not entirely numeric, not a common password, not the email or its local part.
+    pub password: String,
+    /// The same password again.
+    pub password2: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// International form, e.g. `+15551234567`.
+    pub phone_number: Option<String>,
+    /// One of `self_assignable_roles` (see `/auth/settings`); the first is the default.
+    pub role: Option<String>,
+}
+
+/// Which code to send again.
+#[derive(Debug, Clone, Copy, Enum, Deserialize, Default, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum CodeContext {
+    /// The email verification code (the default).
+    #[default]
+    Registration,
+    /// The password reset code.
+    PasswordReset,
+}
+
+#[derive(Debug, Default, Object, Deserialize)]
+#[oai(example)]
+#[serde(default)]
+pub struct ResendRequest {
+    pub email: String,
+    /// `registration` (default) or `password_reset`.
+    pub context: Option<CodeContext>,
+}
+
+/// The unverified account and the code on its way.
+#[derive(Debug, Object)]
+pub struct Registered {
+    pub user: Account,
+    /// Always true: the verification code is on its way.
+    pub otp_sent: bool,
+    /// Seconds the code is valid.
+    pub otp_expires_in: u64,
+}
+
+pub struct Registration {
+    db: DatabaseConnection,
+    config: Arc<Config>,
+    clock: Arc<dyn Clock>,
+    accounts: Arc<Accounts>,
+    limiter: Arc<Limiter>,
+    audit: Arc<AuditTrail>,
+    codes: Arc<Codes>,
+    passwords: Arc<Passwords>,
+    sessions: Arc<Sessions>,
+}
+
+/// A registration that passed every check.
+struct NewAccount {
+    email: Email,
+    password: crate::domain::password_policy::Password,
+    first_name: String,
+    last_name: String,
+    phone_number: Option<String>,
+    role: String,
+}
+
+impl Registration {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        db: DatabaseConnection,
+        config: Arc<Config>,
+        clock: Arc<dyn Clock>,
+        accounts: Arc<Accounts>,
+        limiter: Arc<Limiter>,
+        audit: Arc<AuditTrail>,
+        codes: Arc<Codes>,
+        passwords: Arc<Passwords>,
+        sessions: Arc<Sessions>,
+    ) -> Registration {
+        Registration {
+            db,
+            config,
+            clock,
+            accounts,
+            limiter,
+            audit,
+            codes,
+            passwords,
+            sessions,
+        }
+    }
+
+    /// Creates an unverified account and mails a verification code. Registering again with
+    /// the address of an unverified account replaces its password and names: an address
+    /// nobody has proven cannot be squatted.
+    pub async fn register(
+        &self,
+        request: RegisterRequest,
+        client: &ClientInfo,
+    ) -> Result<Registered, AuthError> {
+        self.limiter
+            .hit(&self.db, LimitKind::RegisterIp, &client.limit_subject())
+            .await?;
+        let new = self.check(request)?;
+        // Cheap refusals first, so a taken address costs no password hash.
+        if let Some(existing) = users::find_by_email(&self.db, new.email.as_str()).await?
+            && existing.is_verified
+        {
+            return Err(AuthError::EmailTaken);
+        }
+        let registration = users::Registration {
+            email: new.email.to_string(),
+            password_hash: self.passwords.hash(&new.password).await?,
+            first_name: new.first_name,
+            last_name: new.last_name,
+            phone_number: new.phone_number,
+            role: new.role,
+        };
+
+        let txn = store::begin(&self.db).await?;
+        let now = self.clock.now();
+        let user = match users::lock_by_email(&txn, new.email.as_str()).await? {
+            Some(user) if user.is_verified => return Err(AuthError::EmailTaken),
+            Some(user) => users::replace_registration(&txn, user.id, registration, now).await?,
+            None => match users::insert_unverified(&txn, registration, now).await {
+                Ok(user) => {
+                    profiles::insert_empty(&txn, user.id).await?;
+                    user
+                }
+                // Another registration for this address committed first.
+                Err(err) if store::is_unique_violation(&err) => {
+                    return Err(self.codes.resend_refusal());
+                }
+                Err(err) => return Err(err.into()),
+            },
+        };
+        // Inside the cooldown this fails and the dropped transaction undoes the changes above:
+        // a refused re-registration changes nothing.
+        let issued = self
+            .codes
+            .issue(&txn, &new.email, Purpose::Registration, Some(user.id))
+            .await?;
+        self.audit
+            .record(
+                &txn,
+                Event::success(Action::Registration, Some(user.id), client),
+            )
+            .await?;
+        txn.commit().await?;
+
+        self.codes.deliver(&new.email, &issued).await?;
+        Ok(Registered {
+            user: self.accounts.reload(user.id).await?,
+            otp_sent: true,
+            otp_expires_in: self.codes.ttl_seconds(),
+        })
+    }
+
+    /// Checks a verification code; a right one verifies the address and signs the user in.
+    pub async fn verify(
+        &self,
+        request: &CodeRequest,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AuthError> {
+        self.limiter
+            .hit(&self.db, LimitKind::OtpVerifyIp, &client.limit_subject())
+            .await?;
+        let (email, code) = request.parse()?;
+        // The user row is locked before the code row, in the order registration takes them,
+        // so the two can never deadlock on PostgreSQL.
+        let txn = store::begin(&self.db).await?;
+        let user = users::lock_by_email(&txn, email.as_str()).await?;
+        // Answered before the code is looked at, whatever code was sent.
+        if user.as_ref().is_some_and(|user| user.is_verified) {
+            return Err(AuthError::AlreadyVerified);
+        }
+        // An unknown address goes through the same check (and attempt count) as a real one.
+        let (txn, _) = self
+            .codes
+            .check_in(txn, &email, Purpose::Registration, code, true)
+            .await?;
+        let user = user.ok_or(AuthError::InvalidOtp)?;
+        if !user.is_active {
+            return Err(AuthError::AccountDisabled);
+        }
+        let user = users::mark_verified_and_signed_in(&txn, user.id, self.clock.now()).await?;
+        self.sessions
+            .sign_in(txn, &user, client, Action::Verification)
+            .await
+    }
+
+    /// Mails a new code of the asked kind if the address has an account it can serve, and
+    /// answers the same either way. Returns the code lifetime in seconds.
+    pub async fn resend(&self, request: &ResendRequest) -> Result<u64, AuthError> {
+        let email = Email::parse_field("email", &request.email)?;
+        let purpose = match request.context.unwrap_or_default() {
+            CodeContext::Registration => Purpose::Registration,
+            CodeContext::PasswordReset => Purpose::PasswordReset,
+        };
+        self.codes.send(&email, purpose).await?;
+        Ok(self.codes.ttl_seconds())
+    }
+
+    fn check(&self, request: RegisterRequest) -> Result<NewAccount, AuthError> {
+        let mut errors = FieldErrors::new();
+        let email = errors.check("email", Email::parse(&request.email));
+        let password = self.passwords.check_new(
+            &mut errors,
+            &REGISTRATION_FIELDS,
+            email.as_ref(),
+            &request.password,
+            &request.password2,
+        );
+        let name = |errors: &mut FieldErrors, field, value: &Option<String>| {
+            errors.check(field, parse_name(value.as_deref().unwrap_or_default()))
+        };
+        let first_name = name(&mut errors, "first_name", &request.first_name);
+        let last_name = name(&mut errors, "last_name", &request.last_name);
+        let phone_number = errors.check(
+            "phone_number",
+            parse_phone(request.phone_number.as_deref().unwrap_or_default()),
+        );
+        let role = self.check_role(&mut errors, request.role.as_deref());
+        let checked = || Some((email?, password?, first_name?, last_name?, phone_number?));
+        let (email, password, first_name, last_name, phone_number) = errors.finish(checked())?;
+        if !email.domain_is_allowed(&self.config.allowed_email_domains) {
+            return Err(AuthError::EmailDomainNotAllowed);
+        }
+        Ok(NewAccount {
+            email,
+            password,
+            first_name,
+            last_name,
+            phone_number,
+            role: role?,
+        })
+    }
+
+    /// The chosen role, or the default. `admin` is refused outright (after the fields are
+    /// valid); an unknown role is a field problem.
+    fn check_role(
+        &self,
+        errors: &mut FieldErrors,
+        role: Option<&str>,
+    ) -> Result<String, AuthError> {
+        let allowed = &self.config.self_assignable_roles;
+        match role.map(str::trim) {
+            None | Some("") => Ok(self.config.default_role().to_string()),
+            Some("admin") => Err(AuthError::RoleNotAllowed),
+            Some(role) if allowed.iter().any(|allowed| allowed == role) => Ok(role.to_string()),
+            Some(_) => {
+                errors.add("role", format!("Choose one of: {}.", allowed.join(", ")));
+                Err(AuthError::RoleNotAllowed)
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! The `audit_events` table: the security events of every account.
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveValue::Set, entity::prelude::*};
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_events")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub occurred_at: DateTimeUtc,
+    /// `registration`, `verification`, `login`, `lockout`, `refresh_reuse`, `password_reset`,
+    /// `password_change`, `session_revocation`.
+    pub action: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    pub user_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// A small JSON object with what else matters (never a secret).
+    pub details: String,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+pub struct NewEvent<'a> {
+    pub action: &'a str,
+    pub outcome: &'a str,
+    pub user_id: Option<Uuid>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub details: String,
+}
+
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    event: NewEvent<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    Entity::insert(ActiveModel {
+        id: Set(Uuid::new_v4()),
+        occurred_at: Set(now),
+        action: Set(event.action.to_string()),
+        outcome: Set(event.outcome.to_string()),
+        user_id: Set(event.user_id),
+        ip: Set(event.ip),
+        user_agent: Set(event.user_agent),
+        details: Set(event.details),
+    })
+    .exec(conn)
+    .await?;
+    Ok(())
+}
