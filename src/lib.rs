@@ -20,3 +20,4 @@ pub mod metrics;
 pub mod store;
 pub mod telemetry;
 pub mod tokens;
+pub mod vault;
