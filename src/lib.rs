@@ -20,7 +20,6 @@ pub mod config;
 pub mod domain;
 pub mod flows;
 pub mod mail;
-pub mod metrics;
 pub mod server;
 pub mod store;
 pub mod telemetry;

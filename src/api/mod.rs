@@ -23,7 +23,7 @@ use poem::{
 use poem_openapi::{OpenApiService, Tags};
 use uuid::Uuid;
 
-use crate::{app::AppState, metrics};
+use crate::{app::AppState, telemetry::metrics};
 use error::{ApiError, ErrorCode};
 
 #[derive(Tags)]
@@ -269,8 +269,14 @@ async fn respond<E: Endpoint>(
     let latency = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
     // Made-up methods would each add a time series on a public endpoint.
-    let method_label = match method.as_str() {
-        known @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS" | "HEAD") => known,
+    let method_label = match method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::HEAD => "HEAD",
         _ => "other",
     };
     metrics::observe_request(&route, method_label, status, latency);

@@ -12,7 +12,7 @@ use super::{
     ApiTags,
     error::{ApiErrors, error_set},
 };
-use crate::{app::AppState, domain::codes::OTP_LENGTH, metrics};
+use crate::{app::AppState, domain::codes::OTP_LENGTH, telemetry::metrics};
 
 #[derive(Default)]
 pub struct ServiceApi;
@@ -116,11 +116,7 @@ impl ServiceApi {
         state: Data<&Arc<AppState>>,
     ) -> Result<MetricsResponse, ApiErrors<ServiceErrors>> {
         let load = state.health.hashing_load();
-        let gauges = metrics::Gauges {
-            hashes_waiting: load.waiting,
-            hashes_running: load.running,
-        };
-        Ok(MetricsResponse::Ok(PlainText(metrics::render(&gauges))))
+        Ok(MetricsResponse::Ok(PlainText(metrics::render(load))))
     }
 
     /// Public settings for client forms

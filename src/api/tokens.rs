@@ -16,7 +16,7 @@ use crate::{
     app::AppState,
     domain::{Account, ClientInfo, TokenPair},
     flows::sign_in::LoginRequest,
-    metrics,
+    telemetry::metrics,
 };
 
 #[derive(Default)]
@@ -131,7 +131,7 @@ impl TokensApi {
         let label = outcome
             .as_ref()
             .map_or_else(|err| err.code.as_str(), |_| "success");
-        metrics::count("authgate_logins_total", &[("outcome", label)]);
+        ::metrics::counter!(metrics::LOGINS, "outcome" => label).increment(1);
         let signed_in = outcome?;
         Ok(LoginResponse::Ok(Json(LoggedIn {
             message: "Signed in.".into(),

@@ -4,6 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use super::AppState;
+use crate::telemetry::metrics;
 
 /// How often the housekeeping runs.
 const INTERVAL: Duration = Duration::from_secs(60);
@@ -37,6 +38,7 @@ async fn run_once(state: &AppState) {
     if let Err(err) = outcome {
         tracing::warn!(error = %err, "could not refresh signing keys");
     }
+    metrics::run_upkeep();
     if let Err(err) = state.limiter.purge_expired(&state.db).await {
         tracing::warn!(error = %err, "could not purge rate-limit counters");
     }

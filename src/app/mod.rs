@@ -60,6 +60,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<AppState>, StartupError> {
         let config = Arc::new(config);
+        crate::telemetry::metrics::install();
         let db = store::connect(config.database_url.expose()).await?;
         store::migrate(&db).await?;
         let hashing = Arc::new(HashingPool::new(config.argon2)?);

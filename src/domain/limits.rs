@@ -11,8 +11,8 @@ use super::error::AuthError;
 use crate::{
     clock::{Clock, delta, seconds_until},
     config::{Limit, Limits},
-    metrics,
     store::limits,
+    telemetry::metrics,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,7 +99,7 @@ impl Limiter {
                 limit = kind.name(),
                 "request over a limit refused"
             );
-            metrics::count("authgate_rate_limited_total", &[("limit", kind.name())]);
+            ::metrics::counter!(metrics::RATE_LIMITED, "limit" => kind.name()).increment(1);
             return Err(AuthError::RateLimited {
                 limit: kind.name(),
                 retry_after_seconds: seconds_until(now, window_ends).max(1),

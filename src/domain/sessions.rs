@@ -24,8 +24,8 @@ use super::{
 use crate::{
     clock::{Clock, delta, seconds_until},
     config::Config,
-    metrics,
     store::{self, refresh_tokens, sessions, users},
+    telemetry::metrics,
     tokens::{AccessTokens, access::Subject, refresh},
 };
 
@@ -179,7 +179,7 @@ impl Sessions {
                 .with(json!({"session_id": session.id, "rotated_at": rotated_at}));
             self.audit.record(&txn, event).await?;
             txn.commit().await?;
-            metrics::count("authgate_refresh_reuse_total", &[]);
+            ::metrics::counter!(metrics::REFRESH_REUSE).increment(1);
             tracing::warn!(
                 security_event = "refresh_token_reused",
                 session_id = %session.id,

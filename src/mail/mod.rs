@@ -13,7 +13,10 @@ use lettre::{
     transport::smtp::authentication::Credentials,
 };
 
-use crate::config::{MailTransport, SmtpSecurity, SmtpSettings};
+use crate::{
+    config::{MailTransport, SmtpSecurity, SmtpSettings},
+    telemetry::metrics,
+};
 
 pub use templates::Mail;
 
@@ -106,11 +109,11 @@ impl Mailer {
             self.typical_send_micros.store(updated, Ordering::Relaxed);
         }
         let counter = if sent.is_ok() {
-            "authgate_mails_sent_total"
+            metrics::MAILS_SENT
         } else {
-            "authgate_mail_failures_total"
+            metrics::MAIL_FAILURES
         };
-        crate::metrics::count(counter, &[("kind", kind)]);
+        ::metrics::counter!(counter, "kind" => kind).increment(1);
         sent
     }
 }

@@ -1,4 +1,6 @@
-//! Logging: human-readable or one JSON object per line, level from `RUST_LOG`.
+//! Logging (human-readable or one JSON object per line, level from `RUST_LOG`) and metrics.
+
+pub mod metrics;
 
 use std::io::IsTerminal;
 
