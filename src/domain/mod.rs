@@ -13,6 +13,7 @@ pub mod limits;
 pub mod password;
 pub mod password_reset;
 pub mod profile;
+pub mod profile_schema;
 pub mod registration;
 pub mod sessions;
 
