@@ -18,6 +18,7 @@ pub mod health;
 pub mod limits;
 pub mod password_policy;
 pub mod passwords;
+pub mod profile_schema;
 pub mod sessions;
 
 pub use accounts::Account;
