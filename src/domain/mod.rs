@@ -13,8 +13,11 @@ pub mod limits;
 pub mod password;
 pub mod password_reset;
 pub mod profile;
+pub mod recovery_codes;
 pub mod registration;
 pub mod sessions;
+pub mod totp;
+pub mod user_agents;
 
 use std::{net::IpAddr, sync::Arc};
 
