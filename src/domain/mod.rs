@@ -19,7 +19,10 @@ pub mod limits;
 pub mod password_policy;
 pub mod passwords;
 pub mod profile_schema;
+pub mod recovery_codes;
 pub mod sessions;
+pub mod totp;
+pub mod user_agents;
 
 pub use accounts::Account;
 pub use client::ClientInfo;
