@@ -12,8 +12,13 @@ use crate::{
     clock::Clock,
     config::Config,
     domain::{
-        AuthError, accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool,
-        health::Health, limits::Limiter, passwords::Passwords, sessions::Sessions,
+        AuthError,
+        accounts::Accounts,
+        hashing::HashingPool,
+        health::Health,
+        limits::Limiter,
+        parts::{Foundations, Parts},
+        sessions::Sessions,
     },
     flows::{me::Me, password_reset::PasswordReset, registration::Registration, sign_in::SignIn},
     mail::{MailError, Mailer},
@@ -82,76 +87,27 @@ impl AppState {
             Arc::clone(&clock),
         ));
 
-        let accounts = Arc::new(Accounts::new(db.clone()));
-        let limiter = Arc::new(Limiter::new(config.limits, Arc::clone(&clock)));
-        let audit = Arc::new(AuditTrail::new(Arc::clone(&clock)));
-        let codes = Arc::new(Codes::new(
-            db.clone(),
-            &config,
-            Arc::clone(&clock),
-            Arc::clone(&limiter),
-            Arc::clone(&mailer),
-        ));
-        let passwords = Arc::new(Passwords::new(
-            Arc::clone(&hashing),
-            config.password_min_length,
-            Arc::clone(&clock),
-            Arc::clone(&audit),
-            Arc::clone(&mailer),
-        ));
-        let sessions = Arc::new(Sessions::new(
-            db.clone(),
-            &config,
-            Arc::clone(&clock),
-            Arc::clone(&access_tokens),
-            Arc::clone(&accounts),
-            Arc::clone(&limiter),
-            Arc::clone(&audit),
-        ));
-
+        let parts = Parts::new(Foundations {
+            db: db.clone(),
+            config: Arc::clone(&config),
+            clock,
+            mailer,
+            hashing,
+            access_tokens: Arc::clone(&access_tokens),
+        });
         Ok(Arc::new(AppState {
-            health: Health::new(db.clone(), hashing),
-            registration: Registration::new(
-                db.clone(),
-                Arc::clone(&config),
-                Arc::clone(&clock),
-                Arc::clone(&accounts),
-                Arc::clone(&limiter),
-                Arc::clone(&audit),
-                Arc::clone(&codes),
-                Arc::clone(&passwords),
-                Arc::clone(&sessions),
-            ),
-            sign_in: SignIn::new(
-                db.clone(),
-                Arc::clone(&clock),
-                Arc::clone(&limiter),
-                Arc::clone(&audit),
-                Arc::clone(&passwords),
-                Arc::clone(&sessions),
-                mailer,
-            ),
-            password_reset: PasswordReset::new(
-                db.clone(),
-                Arc::clone(&limiter),
-                codes,
-                Arc::clone(&passwords),
-            ),
-            me: Me::new(
-                db.clone(),
-                clock,
-                Arc::clone(&limiter),
-                audit,
-                passwords,
-                Arc::clone(&sessions),
-            ),
+            health: Health::new(db.clone(), Arc::clone(&parts.hashing)),
+            registration: Registration::new(&parts),
+            sign_in: SignIn::new(&parts),
+            password_reset: PasswordReset::new(&parts),
+            me: Me::new(&parts),
+            accounts: parts.accounts,
+            sessions: parts.sessions,
+            limiter: parts.limiter,
             config,
             db,
             keys,
             access_tokens,
-            accounts,
-            sessions,
-            limiter,
         }))
     }
 }

@@ -17,6 +17,7 @@ use crate::{
         fields::{parse_avatar_url, parse_bio, parse_date_of_birth, parse_name, parse_phone},
         hashing::Verification,
         limits::{LimitKind, Limiter},
+        parts::Parts,
         password_policy::Password,
         passwords::{Passwords, REPLACEMENT_FIELDS},
         sessions::Sessions,
@@ -91,21 +92,14 @@ pub struct Me {
 }
 
 impl Me {
-    pub fn new(
-        db: DatabaseConnection,
-        clock: Arc<dyn Clock>,
-        limiter: Arc<Limiter>,
-        audit: Arc<AuditTrail>,
-        passwords: Arc<Passwords>,
-        sessions: Arc<Sessions>,
-    ) -> Me {
+    pub fn new(parts: &Parts) -> Me {
         Me {
-            db,
-            clock,
-            limiter,
-            audit,
-            passwords,
-            sessions,
+            db: parts.db.clone(),
+            clock: Arc::clone(&parts.clock),
+            limiter: Arc::clone(&parts.limiter),
+            audit: Arc::clone(&parts.audit),
+            passwords: Arc::clone(&parts.passwords),
+            sessions: Arc::clone(&parts.sessions),
         }
     }
 

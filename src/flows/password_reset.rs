@@ -15,6 +15,7 @@ use crate::{
         email::Email,
         error::FieldErrors,
         limits::{LimitKind, Limiter},
+        parts::Parts,
         passwords::{Passwords, REPLACEMENT_FIELDS},
     },
     store::users,
@@ -41,17 +42,12 @@ pub struct PasswordReset {
 }
 
 impl PasswordReset {
-    pub fn new(
-        db: DatabaseConnection,
-        limiter: Arc<Limiter>,
-        codes: Arc<Codes>,
-        passwords: Arc<Passwords>,
-    ) -> PasswordReset {
+    pub fn new(parts: &Parts) -> PasswordReset {
         PasswordReset {
-            db,
-            limiter,
-            codes,
-            passwords,
+            db: parts.db.clone(),
+            limiter: Arc::clone(&parts.limiter),
+            codes: Arc::clone(&parts.codes),
+            passwords: Arc::clone(&parts.passwords),
         }
     }
 

@@ -19,6 +19,7 @@ use crate::{
         error::FieldErrors,
         fields::{parse_name, parse_phone},
         limits::{LimitKind, Limiter},
+        parts::Parts,
         passwords::{Passwords, REGISTRATION_FIELDS},
         sessions::Sessions,
     },
@@ -100,28 +101,17 @@ struct NewAccount {
 }
 
 impl Registration {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        db: DatabaseConnection,
-        config: Arc<Config>,
-        clock: Arc<dyn Clock>,
-        accounts: Arc<Accounts>,
-        limiter: Arc<Limiter>,
-        audit: Arc<AuditTrail>,
-        codes: Arc<Codes>,
-        passwords: Arc<Passwords>,
-        sessions: Arc<Sessions>,
-    ) -> Registration {
+    pub fn new(parts: &Parts) -> Registration {
         Registration {
-            db,
-            config,
-            clock,
-            accounts,
-            limiter,
-            audit,
-            codes,
-            passwords,
-            sessions,
+            db: parts.db.clone(),
+            config: Arc::clone(&parts.config),
+            clock: Arc::clone(&parts.clock),
+            accounts: Arc::clone(&parts.accounts),
+            limiter: Arc::clone(&parts.limiter),
+            audit: Arc::clone(&parts.audit),
+            codes: Arc::clone(&parts.codes),
+            passwords: Arc::clone(&parts.passwords),
+            sessions: Arc::clone(&parts.sessions),
         }
     }
 

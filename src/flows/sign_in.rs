@@ -17,6 +17,7 @@ use crate::{
         error::FieldErrors,
         hashing::Verification,
         limits::{LimitKind, Limiter},
+        parts::Parts,
         password_policy::Password,
         passwords::Passwords,
         sessions::Sessions,
@@ -45,23 +46,15 @@ pub struct SignIn {
 }
 
 impl SignIn {
-    pub fn new(
-        db: DatabaseConnection,
-        clock: Arc<dyn Clock>,
-        limiter: Arc<Limiter>,
-        audit: Arc<AuditTrail>,
-        passwords: Arc<Passwords>,
-        sessions: Arc<Sessions>,
-        mailer: Arc<Mailer>,
-    ) -> SignIn {
+    pub fn new(parts: &Parts) -> SignIn {
         SignIn {
-            db,
-            clock,
-            limiter,
-            audit,
-            passwords,
-            sessions,
-            mailer,
+            db: parts.db.clone(),
+            clock: Arc::clone(&parts.clock),
+            limiter: Arc::clone(&parts.limiter),
+            audit: Arc::clone(&parts.audit),
+            passwords: Arc::clone(&parts.passwords),
+            sessions: Arc::clone(&parts.sessions),
+            mailer: Arc::clone(&parts.mailer),
         }
     }
 

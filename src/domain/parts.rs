@@ -1,0 +1,88 @@
+//! Every part, built once at start-up. Flows take the parts they need from here when they are
+//! built, and hold only those.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+
+use super::{
+    accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool, limits::Limiter,
+    passwords::Passwords, sessions::Sessions,
+};
+use crate::{clock::Clock, config::Config, mail::Mailer, tokens::AccessTokens};
+
+pub struct Parts {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub mailer: Arc<Mailer>,
+    pub hashing: Arc<HashingPool>,
+    pub accounts: Arc<Accounts>,
+    pub limiter: Arc<Limiter>,
+    pub audit: Arc<AuditTrail>,
+    pub codes: Arc<Codes>,
+    pub passwords: Arc<Passwords>,
+    pub sessions: Arc<Sessions>,
+}
+
+/// What the parts are made from.
+pub struct Foundations {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+    pub mailer: Arc<Mailer>,
+    pub hashing: Arc<HashingPool>,
+    pub access_tokens: Arc<AccessTokens>,
+}
+
+impl Parts {
+    pub fn new(base: Foundations) -> Parts {
+        let Foundations {
+            db,
+            config,
+            clock,
+            mailer,
+            hashing,
+            access_tokens,
+        } = base;
+        let accounts = Arc::new(Accounts::new(db.clone()));
+        let limiter = Arc::new(Limiter::new(config.limits, Arc::clone(&clock)));
+        let audit = Arc::new(AuditTrail::new(Arc::clone(&clock)));
+        let codes = Arc::new(Codes::new(
+            db.clone(),
+            &config,
+            Arc::clone(&clock),
+            Arc::clone(&limiter),
+            Arc::clone(&mailer),
+        ));
+        let passwords = Arc::new(Passwords::new(
+            Arc::clone(&hashing),
+            config.password_min_length,
+            Arc::clone(&clock),
+            Arc::clone(&audit),
+            Arc::clone(&mailer),
+        ));
+        let sessions = Arc::new(Sessions::new(
+            db.clone(),
+            &config,
+            Arc::clone(&clock),
+            access_tokens,
+            Arc::clone(&accounts),
+            Arc::clone(&limiter),
+            Arc::clone(&audit),
+        ));
+        Parts {
+            db,
+            config,
+            clock,
+            mailer,
+            hashing,
+            accounts,
+            limiter,
+            audit,
+            codes,
+            passwords,
+            sessions,
+        }
+    }
+}
