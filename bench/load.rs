@@ -80,6 +80,7 @@ async fn seed(count: usize) {
             created_at: Set(now),
             updated_at: Set(now),
             last_login_at: Set(None),
+            registrations: Set(1),
         })
         .on_conflict(
             OnConflict::column(users::Column::Email)

@@ -82,6 +82,8 @@ pub struct Config {
     /// `AUTHGATE_SHUTDOWN_GRACE`, default `30s`: how long requests in flight may finish
     /// after SIGTERM or SIGINT.
     pub shutdown_grace: Duration,
+    /// `AUTHGATE_ENCRYPTION_KEYS`, default empty.
+    pub encryption_keys: Secret<String>,
 }
 
 /// A limit of `count` events per `window`; `None` where the variable says `off`.
@@ -398,6 +400,9 @@ impl Config {
                     .collect()
             })?,
             shutdown_grace: vars.parse("AUTHGATE_SHUTDOWN_GRACE", "30s", parse_duration)?,
+            encryption_keys: vars.parse("AUTHGATE_ENCRYPTION_KEYS", "", |v| {
+                Ok(Secret::new(v.to_string()))
+            })?,
         };
         Ok(config)
     }

@@ -45,11 +45,9 @@ impl BoundServer {
         shutdown: impl std::future::Future<Output = ()> + Send,
         grace: Duration,
     ) -> std::io::Result<()> {
-        let housekeeping = housekeeping::start(Arc::clone(&self.state));
-        let result = Server::new_with_acceptor(self.acceptor)
+        let _background = housekeeping::start(Arc::clone(&self.state));
+        Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(api::endpoint(self.state), shutdown, Some(grace))
-            .await;
-        housekeeping.abort();
-        result
+            .await
     }
 }

@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_initial;
 mod m20261122_000002_abuse_and_audit;
+mod m20261203_000003_outbox_and_session_lineage;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261122_000002_abuse_and_audit::Migration),
+            Box::new(m20261203_000003_outbox_and_session_lineage::Migration),
         ]
     }
 }

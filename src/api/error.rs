@@ -86,8 +86,6 @@ error_codes! {
         "A code was sent moments ago. Wait before asking for another."),
     RateLimited = (TOO_MANY_REQUESTS, "rate_limited", "Too many attempts. Wait before trying again."),
     InternalError = (INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side."),
-    MailUnavailable = (SERVICE_UNAVAILABLE, "mail_unavailable",
-        "The mail could not be sent right now. Try again shortly."),
     Overloaded = (SERVICE_UNAVAILABLE, "overloaded", "The service is busy. Try again in a moment."),
     Unavailable = (SERVICE_UNAVAILABLE, "unavailable", "The service is temporarily unavailable."),
 }
@@ -207,7 +205,6 @@ impl From<AuthError> for ApiError {
             AuthError::AlreadyVerified => ErrorCode::AlreadyVerified,
             AuthError::ResendTooSoon { .. } => ErrorCode::ResendTooSoon,
             AuthError::RateLimited { .. } => ErrorCode::RateLimited,
-            AuthError::MailUnavailable => ErrorCode::MailUnavailable,
             AuthError::InvalidCredentials => ErrorCode::InvalidCredentials,
             AuthError::EmailNotVerified => ErrorCode::EmailNotVerified,
             AuthError::AccountDisabled => ErrorCode::AccountDisabled,

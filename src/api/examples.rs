@@ -10,7 +10,7 @@ use crate::{
         CodeRequest, EmailRequest,
         me::{ChangePasswordRequest, UpdateMeRequest, UpdateProfile},
         password_reset::ResetRequest,
-        registration::{CodeContext, RegisterRequest, ResendRequest},
+        registration::{CodeContext, RegisterRequest, ResendRequest, VerifyRequest},
         sign_in::LoginRequest,
     },
 };
@@ -77,6 +77,15 @@ impl Example for CodeRequest {
         Self {
             email: EMAIL.into(),
             otp: CODE.into(),
+        }
+    }
+}
+
+impl Example for VerifyRequest {
+    fn example() -> Self {
+        Self {
+            code: CodeRequest::example(),
+            password: None,
         }
     }
 }

@@ -57,7 +57,7 @@ pub enum ResetResponse {
     Ok(Json<ResetDone>),
 }
 
-error_set!(ForgotErrors[JSON_BODY]: ResendTooSoon, MailUnavailable, RateLimited);
+error_set!(ForgotErrors[JSON_BODY]: ResendTooSoon, RateLimited);
 error_set!(VerifyResetErrors[JSON_BODY]: InvalidOtp, OtpLocked, RateLimited);
 error_set!(ResetErrors[JSON_BODY]: InvalidOtp, OtpLocked, Overloaded, RateLimited);
 

@@ -13,10 +13,7 @@ use super::{
 use crate::{
     app::AppState,
     domain::{Account, ClientInfo, TokenPair},
-    flows::{
-        CodeRequest,
-        registration::{RegisterRequest, Registered, ResendRequest},
-    },
+    flows::registration::{RegisterRequest, Registered, ResendRequest, VerifyRequest},
 };
 
 #[derive(Default)]
@@ -61,9 +58,9 @@ pub enum ResendResponse {
     Sent(Json<CodeSent>),
 }
 
-error_set!(RegisterErrors[JSON_BODY]: EmailDomainNotAllowed, RoleNotAllowed, EmailTaken, ResendTooSoon, MailUnavailable, Overloaded, RateLimited);
+error_set!(RegisterErrors[JSON_BODY]: EmailDomainNotAllowed, RoleNotAllowed, EmailTaken, ResendTooSoon, Overloaded, RateLimited);
 error_set!(VerifyErrors[JSON_BODY]: InvalidOtp, OtpLocked, AccountDisabled, AlreadyVerified, RateLimited);
-error_set!(ResendErrors[JSON_BODY]: ResendTooSoon, MailUnavailable, RateLimited);
+error_set!(ResendErrors[JSON_BODY]: ResendTooSoon, RateLimited);
 
 #[OpenApi(tag = "ApiTags::Registration")]
 impl RegistrationApi {
@@ -73,9 +70,10 @@ impl RegistrationApi {
     /// again with the address of an account that is not verified yet replaces its password
     /// and names and mails a fresh code, so nobody can squat an address they cannot read;
     /// this obeys the per-address resend cooldown (429 `resend_too_soon` inside it, and
-    /// nothing changes). If the mail server cannot take the mail, the answer is 503
-    /// `mail_unavailable`, the account stays saved and `/auth/resend-otp` works once mail is
-    /// back.
+    /// nothing changes). Because the newest code may then reach an inbox whose owner did not
+    /// make the newest registration, such an address verifies only with the newest
+    /// registration's `password` too (see `/auth/verify-otp`). The mail goes out through the
+    /// outbox: the answer never waits for the mail server.
     #[oai(path = "/auth/register", method = "post")]
     async fn register(
         &self,
@@ -94,12 +92,18 @@ impl RegistrationApi {
     /// burned (400 `otp_locked`) and a new one must be requested. An unknown address answers
     /// like a wrong code. An account that is already verified answers 409 `already_verified`
     /// whatever code is sent.
+    ///
+    /// An address registered more than once before verification also needs `password`, the
+    /// one of the newest registration: without it 400 `validation_failed` under
+    /// `fields.password`; with another password 400 `invalid_otp`, counted as a wrong code.
+    /// This stops whoever registered last from taking over the account of the person who
+    /// reads the inbox. An address registered once verifies with `email` and `otp` alone.
     #[oai(path = "/auth/verify-otp", method = "post")]
     async fn verify_otp(
         &self,
         state: Data<&Arc<AppState>>,
         client: Data<&ClientInfo>,
-        body: JsonBody<CodeRequest>,
+        body: JsonBody<VerifyRequest>,
     ) -> Result<VerifyResponse, ApiErrors<VerifyErrors>> {
         let signed_in = state.registration.verify(&body.0, client.0).await?;
         Ok(VerifyResponse::Verified(Json(Verified {

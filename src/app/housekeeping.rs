@@ -1,24 +1,55 @@
-//! What every instance does in the background: pick up key rotations made elsewhere (and
-//! rotate when automatic rotation is due), and purge rate-limit counters whose window passed.
+//! What every instance does in the background: deliver the mail in the outbox, pick up key
+//! rotations made elsewhere (and rotate when automatic rotation is due), and purge rate-limit
+//! counters whose window passed.
 
 use std::{sync::Arc, time::Duration};
+
+use tokio::task::JoinHandle;
 
 use super::AppState;
 use crate::telemetry::metrics;
 
-/// How often the housekeeping runs.
+/// How often the keys, counters and metrics are looked after.
 const INTERVAL: Duration = Duration::from_secs(60);
+/// How often the outbox is looked at when nothing was stored here: for retries, and for mail
+/// stored by another instance whose worker is gone.
+const OUTBOX_POLL: Duration = Duration::from_secs(2);
+/// A mail is announced as it is stored, just before its transaction commits: the worker gives
+/// the commit this long.
+const COMMIT_SETTLE: Duration = Duration::from_millis(20);
 
-/// Runs until the returned task is aborted.
-pub fn start(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
+/// The background tasks; they stop when this is dropped.
+pub struct Background(Vec<JoinHandle<()>>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+pub fn start(state: Arc<AppState>) -> Background {
+    let outbox = Arc::clone(&state.outbox);
+    let mail = tokio::spawn(async move {
+        loop {
+            if let Err(err) = outbox.deliver_due().await {
+                tracing::warn!(error = %err, "could not deliver the outbox");
+            }
+            if outbox.wait_for_mail(OUTBOX_POLL).await {
+                tokio::time::sleep(COMMIT_SETTLE).await;
+            }
+        }
+    });
+    let upkeep = tokio::spawn(async move {
         let mut interval = tokio::time::interval(INTERVAL);
         interval.tick().await;
         loop {
             interval.tick().await;
             run_once(&state).await;
         }
-    })
+    });
+    Background(vec![mail, upkeep])
 }
 
 async fn run_once(state: &AppState) {

@@ -17,6 +17,7 @@ use crate::{
         hashing::HashingPool,
         health::Health,
         limits::Limiter,
+        outbox::Outbox,
         parts::{Foundations, Parts},
         sessions::Sessions,
     },
@@ -24,6 +25,7 @@ use crate::{
     mail::{MailError, Mailer},
     store,
     tokens::{AccessTokens, KeyRing},
+    vault::{Vault, VaultError},
 };
 
 /// Everything a request handler may call, built once.
@@ -36,6 +38,7 @@ pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub sessions: Arc<Sessions>,
     pub limiter: Arc<Limiter>,
+    pub outbox: Arc<Outbox>,
     pub health: Health,
     pub registration: Registration,
     pub sign_in: SignIn,
@@ -51,6 +54,8 @@ pub enum StartupError {
     Auth(#[from] AuthError),
     #[error("{0}")]
     Mail(#[from] MailError),
+    #[error("{0}")]
+    Vault(#[from] VaultError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
@@ -68,6 +73,7 @@ impl AppState {
         crate::telemetry::metrics::install();
         let db = store::connect(config.database_url.expose()).await?;
         store::migrate(&db).await?;
+        let vault = Arc::new(Vault::from_spec(config.encryption_keys.expose())?);
         let hashing = Arc::new(HashingPool::new(config.argon2)?);
         let mailer = Arc::new(Mailer::new(&config.mail, config.mail_from.clone())?);
         let keys = Arc::new(
@@ -91,6 +97,7 @@ impl AppState {
             db: db.clone(),
             config: Arc::clone(&config),
             clock,
+            vault,
             mailer,
             hashing,
             access_tokens: Arc::clone(&access_tokens),
@@ -104,6 +111,7 @@ impl AppState {
             accounts: parts.accounts,
             sessions: parts.sessions,
             limiter: parts.limiter,
+            outbox: parts.outbox,
             config,
             db,
             keys,

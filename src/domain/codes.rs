@@ -1,29 +1,30 @@
 //! One-time codes: the one place that issues, checks and burns the codes the service mails.
 //!
 //! One row per (address, purpose). Issuing replaces the row's code, which voids the older
-//! one; a code only matches rows of its own purpose. Codes are stored as SHA-256 hashes salted
-//! with the row id and compared in constant time. The short lifetime and the attempt limit
-//! are what make six digits safe: a stolen hash is worthless minutes later.
+//! one; a code only matches rows of its own purpose. Codes are stored as MACs salted with the
+//! row id — keyed (HMAC-SHA-256) when encryption keys are set, since six digits are too few
+//! for a plain hash to hide from whoever reads a backup — and compared in constant time. The
+//! short lifetime and the attempt limit are what make six digits safe to guess at online.
+//! The mail carrying a code is stored in the outbox in the transaction that issues it.
 
 use std::{sync::Arc, time::Duration};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::{Rng, rngs::OsRng};
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
 use super::{
     email::Email,
     error::AuthError,
     limits::{LimitKind, Limiter},
+    outbox::{Letter, Outbox},
 };
 use crate::{
     clock::{Clock, delta, seconds_until},
     config::Config,
-    mail::{Mail, Mailer, templates},
+    mail::{Mail, templates},
     store::{self, codes, users},
+    vault::Vault,
 };
 
 pub const OTP_LENGTH: usize = 6;
@@ -73,28 +74,6 @@ impl OtpCode {
     }
 }
 
-/// The outcome of issuing: the code to mail, or nothing when the address has no account the
-/// code could serve (the caller answers alike either way).
-pub struct Issued {
-    code: Option<OtpCode>,
-    purpose: Purpose,
-    row_id: Uuid,
-}
-
-/// The stored form of a code: SHA-256 over the row id (a per-row salt) and the digits.
-pub fn hash_code(row_id: Uuid, code: &str) -> String {
-    let mut hasher = Sha256::new();
-    hasher.update(row_id.as_bytes());
-    hasher.update(code.as_bytes());
-    URL_SAFE_NO_PAD.encode(hasher.finalize())
-}
-
-/// Compares an offered code with a stored hash in constant time.
-pub fn code_matches(row_id: Uuid, offered: &str, stored_hash: &str) -> bool {
-    let offered = hash_code(row_id, offered.trim());
-    offered.as_bytes().ct_eq(stored_hash.as_bytes()).into()
-}
-
 pub struct Codes {
     db: DatabaseConnection,
     ttl: Duration,
@@ -102,7 +81,8 @@ pub struct Codes {
     resend_cooldown: Duration,
     clock: Arc<dyn Clock>,
     limiter: Arc<Limiter>,
-    mailer: Arc<Mailer>,
+    vault: Arc<Vault>,
+    outbox: Arc<Outbox>,
 }
 
 impl Codes {
@@ -111,7 +91,8 @@ impl Codes {
         config: &Config,
         clock: Arc<dyn Clock>,
         limiter: Arc<Limiter>,
-        mailer: Arc<Mailer>,
+        vault: Arc<Vault>,
+        outbox: Arc<Outbox>,
     ) -> Codes {
         Codes {
             db,
@@ -120,7 +101,8 @@ impl Codes {
             resend_cooldown: config.otp_resend_cooldown,
             clock,
             limiter,
-            mailer,
+            vault,
+            outbox,
         }
     }
 
@@ -130,15 +112,15 @@ impl Codes {
     }
 
     /// Records that a code of `purpose` goes to `email` now, enforcing the resend cooldown
-    /// whether or not an account exists. A code is drawn only when `recipient` names the
-    /// account it is for.
+    /// whether or not an account exists. A code is drawn, and its mail stored in the outbox,
+    /// only when `recipient` names the account it is for: the caller answers alike either way.
     pub async fn issue(
         &self,
         txn: &DatabaseTransaction,
         email: &Email,
         purpose: Purpose,
         recipient: Option<Uuid>,
-    ) -> Result<Issued, AuthError> {
+    ) -> Result<(), AuthError> {
         let now = self.clock.now();
         let existing = codes::lock(txn, email.as_str(), purpose.as_str()).await?;
         if let Some(sent_at) = existing.as_ref().and_then(|row| row.last_sent_at) {
@@ -155,12 +137,15 @@ impl Codes {
             .await?;
         let row_id = existing.as_ref().map_or_else(Uuid::new_v4, |row| row.id);
         let code = recipient.map(|_| OtpCode::generate());
+        let code_hash = code
+            .as_ref()
+            .map(|code| self.vault.mac(row_id.as_bytes(), code.expose()));
         let row = codes::Model {
             id: row_id,
             email: email.to_string(),
             purpose: purpose.as_str().to_string(),
             user_id: recipient,
-            code_hash: code.as_ref().map(|code| hash_code(row_id, code.expose())),
+            code_hash: code_hash.clone(),
             attempts: 0,
             created_at: now,
             expires_at: now + delta(self.ttl),
@@ -168,15 +153,21 @@ impl Codes {
             last_sent_at: Some(now),
         };
         match codes::save(txn, row, existing.is_some()).await {
-            Ok(()) => Ok(Issued {
-                code,
-                purpose,
-                row_id,
-            }),
+            Ok(()) => {}
             // A concurrent request for the same address won the insert: it is the one mailing.
-            Err(err) if store::is_unique_violation(&err) => Err(self.resend_refusal()),
-            Err(err) => Err(err.into()),
+            Err(err) if store::is_unique_violation(&err) => return Err(self.resend_refusal()),
+            Err(err) => return Err(err.into()),
         }
+        if let (Some(code), Some(code_hash)) = (code, code_hash) {
+            let letter = Letter {
+                to: email.as_str(),
+                mail: purpose.mail(code.expose(), self.ttl),
+                user_id: recipient,
+                code: Some((row_id, code_hash)),
+            };
+            self.outbox.enqueue(txn, letter).await?;
+        }
+        Ok(())
     }
 
     /// Mails a new code of `purpose` to `email` if the address has an account the code can
@@ -186,11 +177,10 @@ impl Codes {
         let recipient = users::find_by_email(&txn, email.as_str())
             .await?
             .filter(|user| purpose.serves(user));
-        let issued = self
-            .issue(&txn, email, purpose, recipient.map(|user| user.id))
+        self.issue(&txn, email, purpose, recipient.map(|user| user.id))
             .await?;
         txn.commit().await?;
-        self.deliver(email, &issued).await
+        Ok(())
     }
 
     /// The answer for a second code racing the first one to the same address.
@@ -198,29 +188,6 @@ impl Codes {
         AuthError::ResendTooSoon {
             retry_after_seconds: self.resend_cooldown.as_secs().max(1),
         }
-    }
-
-    /// Mails an issued code, after the transaction that issued it committed. On failure the
-    /// code stays valid, the cooldown and the mail counter are given back, and the caller
-    /// learns that mail is unavailable.
-    pub async fn deliver(&self, email: &Email, issued: &Issued) -> Result<(), AuthError> {
-        let Some(code) = &issued.code else {
-            // Nothing to mail: take as long as a mail would, so timing tells nothing either.
-            tokio::time::sleep(self.mailer.typical_send_time()).await;
-            return Ok(());
-        };
-        let mail = issued.purpose.mail(code.expose(), self.ttl);
-        if let Err(err) = self.mailer.send(email.as_str(), mail).await {
-            tracing::error!(error = %err, "a code could not be mailed");
-            if let Err(err) = codes::clear_last_sent(&self.db, issued.row_id).await {
-                tracing::error!(error = %err, "could not lift the resend cooldown after a mail failure");
-            }
-            self.limiter
-                .refund(&self.db, LimitKind::MailAddress, email.as_str())
-                .await?;
-            return Err(AuthError::MailUnavailable);
-        }
-        Ok(())
     }
 
     /// Checks `code` against the live code of `purpose` for `email` in a new transaction. A
@@ -235,16 +202,19 @@ impl Codes {
         consume: bool,
     ) -> Result<(DatabaseTransaction, Option<Uuid>), AuthError> {
         let txn = store::begin(&self.db).await?;
-        self.check_in(txn, email, purpose, code, consume).await
+        self.check_in(txn, email, purpose, Some(code), consume)
+            .await
     }
 
     /// [`Codes::check`] inside a transaction the caller began (and may have locked rows in).
+    /// `offered: None` is a guess already known to be wrong (the request failed another
+    /// check that counts like a wrong code): it is counted like one.
     pub async fn check_in(
         &self,
         txn: DatabaseTransaction,
         email: &Email,
         purpose: Purpose,
-        code: &str,
+        offered: Option<&str>,
         consume: bool,
     ) -> Result<(DatabaseTransaction, Option<Uuid>), AuthError> {
         let now = self.clock.now();
@@ -275,7 +245,10 @@ impl Codes {
         }
         let usable = row.consumed_at.is_none() && now < row.expires_at;
         let stored_hash = row.code_hash.clone().filter(|_| usable);
-        let Some(stored_hash) = stored_hash.filter(|hash| code_matches(row.id, code, hash)) else {
+        let matches = |hash: &String| {
+            offered.is_some_and(|code| self.vault.mac_matches(row.id.as_bytes(), code.trim(), hash))
+        };
+        let Some(stored_hash) = stored_hash.filter(matches) else {
             // Every miss counts, whatever the reason; the count is committed even though the
             // request fails.
             codes::count_miss(&txn, row.id, self.max_attempts).await?;
@@ -300,16 +273,5 @@ mod tests {
             assert_eq!(code.expose().len(), OTP_LENGTH);
             assert!(code.expose().chars().all(|c| c.is_ascii_digit()));
         }
-    }
-
-    #[test]
-    fn the_hash_depends_on_row_and_code() {
-        let row = Uuid::new_v4();
-        assert_eq!(hash_code(row, "123456"), hash_code(row, "123456"));
-        assert_ne!(hash_code(row, "123456"), hash_code(row, "123457"));
-        assert_ne!(
-            hash_code(row, "123456"),
-            hash_code(Uuid::new_v4(), "123456")
-        );
     }
 }

@@ -28,8 +28,6 @@ pub enum AuthError {
         limit: &'static str,
         retry_after_seconds: u64,
     },
-    #[error("the mail could not be handed to the mail server")]
-    MailUnavailable,
     #[error("wrong email or password")]
     InvalidCredentials,
     #[error("the email address is not verified yet")]

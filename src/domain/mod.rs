@@ -16,6 +16,7 @@ pub mod fields;
 pub mod hashing;
 pub mod health;
 pub mod limits;
+pub mod outbox;
 pub mod parts;
 pub mod password_policy;
 pub mod passwords;

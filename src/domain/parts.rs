@@ -7,16 +7,17 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool, limits::Limiter,
-    passwords::Passwords, sessions::Sessions,
+    outbox::Outbox, passwords::Passwords, sessions::Sessions,
 };
-use crate::{clock::Clock, config::Config, mail::Mailer, tokens::AccessTokens};
+use crate::{clock::Clock, config::Config, mail::Mailer, tokens::AccessTokens, vault::Vault};
 
 pub struct Parts {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
-    pub mailer: Arc<Mailer>,
+    pub vault: Arc<Vault>,
     pub hashing: Arc<HashingPool>,
+    pub outbox: Arc<Outbox>,
     pub accounts: Arc<Accounts>,
     pub limiter: Arc<Limiter>,
     pub audit: Arc<AuditTrail>,
@@ -30,6 +31,7 @@ pub struct Foundations {
     pub db: DatabaseConnection,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
+    pub vault: Arc<Vault>,
     pub mailer: Arc<Mailer>,
     pub hashing: Arc<HashingPool>,
     pub access_tokens: Arc<AccessTokens>,
@@ -41,10 +43,17 @@ impl Parts {
             db,
             config,
             clock,
+            vault,
             mailer,
             hashing,
             access_tokens,
         } = base;
+        let outbox = Arc::new(Outbox::new(
+            db.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&vault),
+            mailer,
+        ));
         let accounts = Arc::new(Accounts::new(db.clone()));
         let limiter = Arc::new(Limiter::new(config.limits, Arc::clone(&clock)));
         let audit = Arc::new(AuditTrail::new(Arc::clone(&clock)));
@@ -53,14 +62,15 @@ impl Parts {
             &config,
             Arc::clone(&clock),
             Arc::clone(&limiter),
-            Arc::clone(&mailer),
+            Arc::clone(&vault),
+            Arc::clone(&outbox),
         ));
         let passwords = Arc::new(Passwords::new(
             Arc::clone(&hashing),
             config.password_min_length,
             Arc::clone(&clock),
             Arc::clone(&audit),
-            Arc::clone(&mailer),
+            Arc::clone(&outbox),
         ));
         let sessions = Arc::new(Sessions::new(
             db.clone(),
@@ -75,8 +85,9 @@ impl Parts {
             db,
             config,
             clock,
-            mailer,
+            vault,
             hashing,
+            outbox,
             accounts,
             limiter,
             audit,

@@ -13,11 +13,12 @@ use super::{
     email::Email,
     error::{AuthError, FieldErrors},
     hashing::{HashingPool, Verification},
+    outbox::{Letter, Outbox},
     password_policy::{Password, check_confirmation},
 };
 use crate::{
     clock::Clock,
-    mail::{Mailer, templates},
+    mail::templates,
     store::{sessions, users},
 };
 
@@ -26,7 +27,7 @@ pub struct Passwords {
     min_length: usize,
     clock: Arc<dyn Clock>,
     audit: Arc<AuditTrail>,
-    mailer: Arc<Mailer>,
+    outbox: Arc<Outbox>,
 }
 
 /// Where a new password and its confirmation were sent: `password`/`password2` at
@@ -52,14 +53,14 @@ impl Passwords {
         min_length: usize,
         clock: Arc<dyn Clock>,
         audit: Arc<AuditTrail>,
-        mailer: Arc<Mailer>,
+        outbox: Arc<Outbox>,
     ) -> Passwords {
         Passwords {
             hashing,
             min_length,
             clock,
             audit,
-            mailer,
+            outbox,
         }
     }
 
@@ -114,8 +115,7 @@ impl Passwords {
     }
 
     /// Stores a new password hash inside `txn`, ends every session of the account (whoever
-    /// knew the old password is signed out) and records `action`. After the commit, call
-    /// [`Passwords::notify_changed`].
+    /// knew the old password is signed out), records `action` and tells the owner by mail.
     pub async fn replace(
         &self,
         txn: &DatabaseTransaction,
@@ -132,14 +132,13 @@ impl Passwords {
         self.audit
             .record(txn, Event::success(action, Some(user_id), client))
             .await?;
+        let notice = Letter {
+            to: &user.email,
+            mail: templates::password_changed(),
+            user_id: Some(user_id),
+            code: None,
+        };
+        self.outbox.enqueue(txn, notice).await?;
         Ok(user)
-    }
-
-    /// Tells the owner their password changed. The change stands whatever happens to the
-    /// notice, so a failure is only logged.
-    pub async fn notify_changed(&self, email: &str) {
-        if let Err(err) = self.mailer.send(email, templates::password_changed()).await {
-            tracing::error!(error = %err, "the password-changed notice could not be mailed");
-        }
     }
 }

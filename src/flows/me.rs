@@ -231,8 +231,6 @@ impl Me {
             .await?;
         let tokens = self.sessions.start(&txn, &user, client).await?;
         txn.commit().await?;
-
-        self.passwords.notify_changed(&user.email).await;
         Ok(tokens)
     }
 }

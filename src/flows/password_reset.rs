@@ -118,8 +118,6 @@ impl PasswordReset {
             .replace(&txn, user.id, password_hash, Action::PasswordReset, client)
             .await?;
         txn.commit().await?;
-
-        self.passwords.notify_changed(email.as_str()).await;
         Ok(())
     }
 }

@@ -18,8 +18,10 @@ use crate::{
         email::Email,
         error::FieldErrors,
         fields::{parse_name, parse_phone},
+        hashing::Verification,
         limits::{LimitKind, Limiter},
         parts::Parts,
+        password_policy::Password,
         passwords::{Passwords, REGISTRATION_FIELDS},
         sessions::Sessions,
     },
@@ -45,6 +47,21 @@ pub struct RegisterRequest {
     pub phone_number: Option<String>,
     /// One of `self_assignable_roles` (see `/auth/settings`); the first is the default.
     pub role: Option<String>,
+}
+
+/// The code mailed at registration, and, for an address registered more than once, the
+/// password of the newest registration.
+// No `Debug`: it carries the code and the password.
+#[derive(Default, Object, Deserialize)]
+#[oai(example)]
+#[serde(default)]
+pub struct VerifyRequest {
+    #[oai(flatten)]
+    #[serde(flatten)]
+    pub code: CodeRequest,
+    /// Needed only when the address was registered more than once before verification: the
+    /// password of the newest registration.
+    pub password: Option<String>,
 }
 
 /// Which code to send again.
@@ -93,7 +110,7 @@ pub struct Registration {
 /// A registration that passed every check.
 struct NewAccount {
     email: Email,
-    password: crate::domain::password_policy::Password,
+    password: Password,
     first_name: String,
     last_name: String,
     phone_number: Option<String>,
@@ -146,7 +163,7 @@ impl Registration {
         let now = self.clock.now();
         let user = match users::lock_by_email(&txn, new.email.as_str()).await? {
             Some(user) if user.is_verified => return Err(AuthError::EmailTaken),
-            Some(user) => users::replace_registration(&txn, user.id, registration, now).await?,
+            Some(user) => users::replace_registration(&txn, &user, registration, now).await?,
             None => match users::insert_unverified(&txn, registration, now).await {
                 Ok(user) => {
                     profiles::insert_empty(&txn, user.id).await?;
@@ -161,8 +178,7 @@ impl Registration {
         };
         // Inside the cooldown this fails and the dropped transaction undoes the changes above:
         // a refused re-registration changes nothing.
-        let issued = self
-            .codes
+        self.codes
             .issue(&txn, &new.email, Purpose::Registration, Some(user.id))
             .await?;
         self.audit
@@ -172,8 +188,6 @@ impl Registration {
             )
             .await?;
         txn.commit().await?;
-
-        self.codes.deliver(&new.email, &issued).await?;
         Ok(Registered {
             user: self.accounts.reload(user.id).await?,
             otp_sent: true,
@@ -184,13 +198,24 @@ impl Registration {
     /// Checks a verification code; a right one verifies the address and signs the user in.
     pub async fn verify(
         &self,
-        request: &CodeRequest,
+        request: &VerifyRequest,
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
         self.limiter
             .hit(&self.db, LimitKind::OtpVerifyIp, &client.limit_subject())
             .await?;
-        let (email, code) = request.parse()?;
+        let (email, code) = request.code.parse()?;
+        // An address registered more than once proves the newest registration's password
+        // too, checked before the transaction (hashing is slow) and confirmed unchanged in it.
+        let known = users::find_by_email(&self.db, email.as_str()).await?;
+        if known.as_ref().is_some_and(|user| user.is_verified) {
+            return Err(AuthError::AlreadyVerified);
+        }
+        let proven_hash = match known.filter(|user| user.registrations > 1) {
+            Some(user) => Some(self.newest_password_proven(&user, request).await?),
+            None => None,
+        };
+
         // The user row is locked before the code row, in the order registration takes them,
         // so the two can never deadlock on PostgreSQL.
         let txn = store::begin(&self.db).await?;
@@ -199,10 +224,19 @@ impl Registration {
         if user.as_ref().is_some_and(|user| user.is_verified) {
             return Err(AuthError::AlreadyVerified);
         }
+        // A wrong password counts as a wrong code; so does a registration that came in since
+        // the password was checked.
+        let password_holds = match (&proven_hash, &user) {
+            (None, Some(user)) => user.registrations <= 1,
+            (None, None) => true,
+            (Some(proven), Some(user)) => proven.as_ref() == Some(&user.password_hash),
+            (Some(_), None) => false,
+        };
+        let offered = password_holds.then_some(code);
         // An unknown address goes through the same check (and attempt count) as a real one.
         let (txn, _) = self
             .codes
-            .check_in(txn, &email, Purpose::Registration, code, true)
+            .check_in(txn, &email, Purpose::Registration, offered, true)
             .await?;
         let user = user.ok_or(AuthError::InvalidOtp)?;
         if !user.is_active {
@@ -212,6 +246,35 @@ impl Registration {
         self.sessions
             .sign_in(txn, &user, client, Action::Verification)
             .await
+    }
+
+    /// Checks the password sent to verify an address registered more than once: the stored
+    /// hash when it matches, `None` when it does not (to be counted as a wrong code). No
+    /// password at all is a field problem, not a guess.
+    async fn newest_password_proven(
+        &self,
+        user: &users::Model,
+        request: &VerifyRequest,
+    ) -> Result<Option<String>, AuthError> {
+        let sent = request.password.as_deref().unwrap_or_default();
+        if sent.is_empty() {
+            let mut errors = FieldErrors::new();
+            errors.add(
+                "password",
+                "This address was registered more than once: enter the password of the newest registration.",
+            );
+            return Err(AuthError::Validation(errors));
+        }
+        let matched = match Password::for_login(sent.to_string()) {
+            Some(password) => {
+                self.passwords
+                    .verify(&password, Some(&user.password_hash))
+                    .await?
+                    != Verification::Mismatch
+            }
+            None => false,
+        };
+        Ok(matched.then(|| user.password_hash.clone()))
     }
 
     /// Mails a new code of the asked kind if the address has an account it can serve, and

@@ -17,12 +17,13 @@ use crate::{
         error::FieldErrors,
         hashing::Verification,
         limits::{LimitKind, Limiter},
+        outbox::{Letter, Outbox},
         parts::Parts,
         password_policy::Password,
         passwords::Passwords,
         sessions::Sessions,
     },
-    mail::{Mailer, templates},
+    mail::templates,
     store::{self, users},
 };
 
@@ -42,7 +43,7 @@ pub struct SignIn {
     audit: Arc<AuditTrail>,
     passwords: Arc<Passwords>,
     sessions: Arc<Sessions>,
-    mailer: Arc<Mailer>,
+    outbox: Arc<Outbox>,
 }
 
 impl SignIn {
@@ -54,7 +55,7 @@ impl SignIn {
             audit: Arc::clone(&parts.audit),
             passwords: Arc::clone(&parts.passwords),
             sessions: Arc::clone(&parts.sessions),
-            mailer: Arc::clone(&parts.mailer),
+            outbox: Arc::clone(&parts.outbox),
         }
     }
 
@@ -154,16 +155,14 @@ impl SignIn {
             Event::success(Action::Lockout, user_id, client).with(json!({"failures": failures}));
         self.audit.record(&self.db, event).await?;
         tracing::warn!(security_event = "lockout", user_id = ?user_id, "sign-in locked after failed logins");
-        if user_id.is_some() {
-            // Sent in the background: waiting for the mail server would make this one
-            // answer slower than those for addresses without an account.
-            let mailer = Arc::clone(&self.mailer);
-            let (to, notice) = (email.to_string(), templates::account_locked(limit.window));
-            tokio::spawn(async move {
-                if let Err(err) = mailer.send(&to, notice).await {
-                    tracing::error!(error = %err, "the lockout notice could not be mailed");
-                }
-            });
+        if let Some(user_id) = user_id {
+            let notice = Letter {
+                to: email.as_str(),
+                mail: templates::account_locked(limit.window),
+                user_id: Some(user_id),
+                code: None,
+            };
+            self.outbox.enqueue(&self.db, notice).await?;
         }
         Ok(())
     }

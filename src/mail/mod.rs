@@ -1,11 +1,10 @@
-//! Outgoing mail through lettre: printed to the log, written to files, or sent over SMTP.
+//! Mail transports through lettre: printed to the log, written to files, or sent over SMTP.
+//! Requests never call these: they store mail in the outbox (`domain::outbox`), whose worker
+//! does.
 
 pub mod templates;
 
-use std::{
-    sync::atomic::{AtomicU64, Ordering},
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
@@ -36,8 +35,6 @@ enum Transport {
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
-    /// Moving average of recent successful sends, in microseconds.
-    typical_send_micros: AtomicU64,
 }
 
 impl Mailer {
@@ -58,11 +55,7 @@ impl Mailer {
             }
             MailTransport::Smtp(settings) => Transport::Smtp(smtp_transport(settings)?),
         };
-        Ok(Mailer {
-            transport,
-            from,
-            typical_send_micros: AtomicU64::new(0),
-        })
+        Ok(Mailer { transport, from })
     }
 
     pub async fn send(&self, to: &str, mail: Mail) -> Result<(), MailError> {
@@ -79,7 +72,6 @@ impl Mailer {
             ))
             .map_err(|err| MailError(format!("building the message: {err}")))?;
         let kind = mail.kind;
-        let started = Instant::now();
         let sent = match &self.transport {
             Transport::Log => {
                 // The development transport exists to show the code; nothing else logs one.
@@ -97,17 +89,6 @@ impl Mailer {
                 .map(|_| ())
                 .map_err(|err| MailError(err.to_string())),
         };
-        if sent.is_ok() {
-            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            let average = self.typical_send_micros.load(Ordering::Relaxed);
-            // An exponential moving average (1/8 weight): cheap, and follows the mail server.
-            let updated = if average == 0 {
-                micros
-            } else {
-                average - average / 8 + micros / 8
-            };
-            self.typical_send_micros.store(updated, Ordering::Relaxed);
-        }
         let counter = if sent.is_ok() {
             metrics::MAILS_SENT
         } else {
@@ -115,14 +96,6 @@ impl Mailer {
         };
         ::metrics::counter!(counter, "kind" => kind).increment(1);
         sent
-    }
-}
-
-impl Mailer {
-    /// How long handing over a mail usually takes. Answers that mail nothing wait this long,
-    /// so a resend for an unknown address is as slow as one for a real account.
-    pub fn typical_send_time(&self) -> Duration {
-        Duration::from_micros(self.typical_send_micros.load(Ordering::Relaxed))
     }
 }
 

@@ -3,9 +3,16 @@
 
 use std::time::Duration;
 
+/// Every kind of mail, for metric labels.
+pub const KINDS: &[&str] = &[
+    "verification_code",
+    "password_reset_code",
+    "password_changed",
+    "account_locked",
+];
+
 pub struct Mail {
-    /// What the mail is, for metrics: `verification_code`, `password_reset_code`,
-    /// `password_changed`, `account_locked`.
+    /// What the mail is, one of [`KINDS`].
     pub kind: &'static str,
     pub subject: String,
     pub text: String,

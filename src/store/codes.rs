@@ -115,15 +115,18 @@ pub async fn consume(
     Ok(result.rows_affected == 1)
 }
 
-/// Lifts the resend cooldown of a row, after a mail that never left.
-pub async fn clear_last_sent(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
-    Entity::update_many()
-        .col_expr(
-            Column::LastSentAt,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .filter(Column::Id.eq(id))
-        .exec(conn)
+/// Whether the code with this hash is still the live, unused, unexpired code of its row.
+pub async fn is_live(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    code_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let found = Entity::find_by_id(id)
+        .filter(Column::CodeHash.eq(code_hash))
+        .filter(Column::ConsumedAt.is_null())
+        .filter(Column::ExpiresAt.gt(now))
+        .one(conn)
         .await?;
-    Ok(())
+    Ok(found.is_some())
 }

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod codes;
 pub mod limits;
+pub mod outbox;
 pub mod profiles;
 pub mod refresh_tokens;
 pub mod sessions;

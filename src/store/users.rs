@@ -26,6 +26,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub last_login_at: Option<DateTimeUtc>,
+    /// How often the address was registered before it was verified. Past one, verification
+    /// needs the newest registration's password too: the code reaches an inbox whose owner
+    /// may not have made the newest registration.
+    pub registrations: i32,
 }
 
 /// Redacting: a row printed by accident must not carry the password hash into a log.
@@ -119,21 +123,23 @@ pub async fn insert_unverified(
         is_active: Set(true),
         created_at: Set(now),
         last_login_at: Set(None),
+        registrations: Set(1),
         ..registration_changes(registration, now)
     }
     .insert(conn)
     .await
 }
 
-/// Writes a newer registration over an unverified account.
+/// Writes a newer registration over an unverified account (locked by the caller).
 pub async fn replace_registration(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    user: &Model,
     registration: Registration,
     now: DateTime<Utc>,
 ) -> Result<Model, DbErr> {
     ActiveModel {
-        id: Set(id),
+        id: Set(user.id),
+        registrations: Set(user.registrations.saturating_add(1)),
         ..registration_changes(registration, now)
     }
     .update(conn)

@@ -206,9 +206,9 @@ impl SmtpSink {
         self.refuse.store(refuse, Ordering::SeqCst);
     }
 
-    /// Waits up to two seconds for `count` to see mail sent in the background.
+    /// Waits up to five seconds for `count` to see mail sent in the background.
     pub async fn eventually(&self, count: impl Fn(&[ReceivedMail]) -> usize) -> usize {
-        for _ in 0..100 {
+        for _ in 0..250 {
             let seen = count(&self.all());
             if seen > 0 {
                 return seen;
@@ -401,7 +401,35 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        Reply::read(request.send().await.expect("the request reaches the app")).await
+        let reply = Reply::read(request.send().await.expect("the request reaches the app")).await;
+        // Mail goes out through the outbox in the background; delivering what is due now makes
+        // a test's mailbox as of its last request deterministic.
+        self.deliver_mail().await;
+        reply
+    }
+
+    /// Delivers the mail due now, as the worker would, and waits until none is left (the
+    /// worker may hold some). Mail the server refused waits for its retry.
+    pub async fn deliver_mail(&self) {
+        for _ in 0..250 {
+            // A test may have taken the database away; the worker logs such failures.
+            let _ = self.state.outbox.deliver_due().await;
+            if self.mail_due().await == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Mails in the outbox due now.
+    pub async fn mail_due(&self) -> u64 {
+        use authgate::store::outbox;
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        outbox::Entity::find()
+            .filter(outbox::Column::NextAttemptAt.lte(authgate::clock::Clock::now(&self.clock)))
+            .count(&self.state.db)
+            .await
+            .unwrap_or(0)
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Reply {
@@ -456,6 +484,24 @@ impl TestApp {
             .expect("count query")
             .expect("a count row");
         row.try_get::<i64>("", "n").expect("a number")
+    }
+
+    /// The first column of every row a query returns, as text.
+    pub async fn query_strings(&self, sql: &str) -> Vec<String> {
+        let backend = self.state.db.get_database_backend();
+        self.state
+            .db
+            .query_all_raw(sea_orm::Statement::from_string(backend, sql.to_string()))
+            .await
+            .expect("query runs")
+            .into_iter()
+            .map(|row| row.try_get_by_index::<String>(0).expect("a text column"))
+            .collect()
+    }
+
+    /// Rows in a table that meet a condition.
+    pub async fn count_where(&self, table: &str, condition: &str) -> i64 {
+        self.count(&format!("{table} WHERE {condition}")).await
     }
 
     /// Runs a statement against the app's database (to disable a user, say).

@@ -89,18 +89,25 @@ impl Drop for Instance {
     }
 }
 
-fn latest_code(folder: &std::path::Path) -> String {
-    std::fs::read_dir(folder)
-        .unwrap()
-        .filter_map(|entry| std::fs::read_to_string(entry.unwrap().path()).ok())
-        .flat_map(|mail| {
-            mail.lines()
-                .map(str::trim)
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .find(|line| line.len() == 6 && line.chars().all(|c| c.is_ascii_digit()))
-        .expect("a mailed code")
+/// The code in the mail folder, once the outbox worker of an instance has written it.
+async fn latest_code(folder: &std::path::Path) -> String {
+    for _ in 0..250 {
+        let code = std::fs::read_dir(folder)
+            .unwrap()
+            .filter_map(|entry| std::fs::read_to_string(entry.unwrap().path()).ok())
+            .flat_map(|mail| {
+                mail.lines()
+                    .map(str::trim)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            })
+            .find(|line| line.len() == 6 && line.chars().all(|c| c.is_ascii_digit()));
+        if let Some(code) = code {
+            return code;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no code was mailed")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +132,7 @@ async fn two_processes_share_tokens_reuse_detection_and_limits() {
     let (status, signed_in) = second
         .post(
             "/auth/verify-otp",
-            json!({"email": "jane@example.com", "otp": latest_code(scratch.path())}),
+            json!({"email": "jane@example.com", "otp": latest_code(scratch.path()).await}),
         )
         .await;
     assert_eq!(status, 200, "{signed_in}");
