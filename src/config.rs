@@ -98,7 +98,7 @@ pub struct Config {
     pub jwt_algorithm: SigningAlgorithm,
     /// Rotate the signing key automatically this often, or off
     #[arg(long, env = "AUTHGATE_KEY_ROTATION", default_value = "off",
-          value_parser = optional_duration)]
+          value_parser = or_off(positive_duration))]
     pub key_rotation: std::option::Option<Duration>,
     /// One-time code lifetime
     #[arg(long, env = "AUTHGATE_OTP_TTL", default_value = "10m", value_parser = positive_duration)]
@@ -135,8 +135,6 @@ pub struct Config {
         value_enum
     )]
     pub log_format: LogFormat,
-    #[command(flatten)]
-    pub limits: Limits,
     /// Comma list of addresses or CIDR ranges of proxies whose X-Forwarded-For is believed
     #[arg(long, env = "AUTHGATE_TRUSTED_PROXIES", default_value = "",
           value_parser = trusted_proxies)]
@@ -149,7 +147,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Address of the Prometheus metrics listener, never the public port; or off
     #[arg(long, env = "AUTHGATE_METRICS_LISTEN", default_value = "127.0.0.1:9464",
-          value_parser = optional_socket_address)]
+          value_parser = or_off(socket_address))]
     pub metrics_listen: std::option::Option<SocketAddr>,
     /// Comma list of every role an account may hold; must contain admin and every
     /// self-assignable role
@@ -192,6 +190,9 @@ pub struct Config {
     #[arg(long, env = "AUTHGATE_ENCRYPTION_KEYS", default_value = "", hide_env_values = true,
           value_parser = secret)]
     pub encryption_keys: Secret<String>,
+    // Last: clap puts every argument after a heading under it.
+    #[command(flatten, next_help_heading = "Abuse limits (COUNT/WINDOW, or off)")]
+    pub limits: Limits,
 }
 
 /// A limit of `count` events per `window`; `None` where the variable says `off`.
@@ -216,36 +217,36 @@ impl FromStr for Limit {
     }
 }
 
-/// Abuse limits (§8), each shared by every instance on the database; COUNT/WINDOW or off.
+/// Abuse limits (§8), each shared by every instance on the database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Args)]
 pub struct Limits {
     /// Login attempts from one client IP
     #[arg(long = "limit-login-ip", env = "AUTHGATE_LIMIT_LOGIN_IP", default_value = "30/5m",
-          value_parser = limit)]
+          value_parser = or_off(str::parse::<Limit>))]
     pub login_ip: std::option::Option<Limit>,
     /// Failed logins for one email; past it the account's logins are refused for the window
     #[arg(long = "limit-login-account", env = "AUTHGATE_LIMIT_LOGIN_ACCOUNT",
-          default_value = "10/15m", value_parser = limit)]
+          default_value = "10/15m", value_parser = or_off(str::parse::<Limit>))]
     pub login_account: std::option::Option<Limit>,
     /// Registrations from one client IP
     #[arg(long = "limit-register-ip", env = "AUTHGATE_LIMIT_REGISTER_IP",
-          default_value = "10/1h", value_parser = limit)]
+          default_value = "10/1h", value_parser = or_off(str::parse::<Limit>))]
     pub register_ip: std::option::Option<Limit>,
     /// Code checks from one client IP
     #[arg(long = "limit-otp-verify-ip", env = "AUTHGATE_LIMIT_OTP_VERIFY_IP",
-          default_value = "30/5m", value_parser = limit)]
+          default_value = "30/5m", value_parser = or_off(str::parse::<Limit>))]
     pub otp_verify_ip: std::option::Option<Limit>,
     /// Codes mailed to one address, besides the per-code cooldown
     #[arg(long = "limit-mail-address", env = "AUTHGATE_LIMIT_MAIL_ADDRESS",
-          default_value = "5/1h", value_parser = limit)]
+          default_value = "5/1h", value_parser = or_off(str::parse::<Limit>))]
     pub mail_address: std::option::Option<Limit>,
     /// Refreshes of one session
     #[arg(long = "limit-refresh-session", env = "AUTHGATE_LIMIT_REFRESH_SESSION",
-          default_value = "60/1m", value_parser = limit)]
+          default_value = "60/1m", value_parser = or_off(str::parse::<Limit>))]
     pub refresh_session: std::option::Option<Limit>,
     /// Username availability look-ups from one client IP
     #[arg(long = "limit-lookup-ip", env = "AUTHGATE_LIMIT_LOOKUP_IP", default_value = "60/1m",
-          value_parser = limit)]
+          value_parser = or_off(str::parse::<Limit>))]
     pub lookup_ip: std::option::Option<Limit>,
 }
 
@@ -410,7 +411,7 @@ impl ConfigError {
     /// The variable behind a value clap rejected, found among `command`'s arguments and its
     /// subcommands', so the message names what an operator sets rather than a flag they never
     /// typed. `None` for errors about the command line itself (an unknown command, `--help`).
-    pub fn from_clap(err: &clap::Error, mut command: Command) -> Option<ConfigError> {
+    pub(crate) fn from_clap(err: &clap::Error, mut command: Command) -> Option<ConfigError> {
         if !matches!(
             err.kind(),
             ErrorKind::ValueValidation | ErrorKind::InvalidValue
@@ -462,7 +463,7 @@ fn find_arg<'a>(command: &'a Command, shown: &str) -> Option<&'a Arg> {
 /// Loads `.env` into the process environment, if there is one, before the command line is
 /// parsed. A missing file is normal; a malformed one would leave every variable after the bad
 /// line at its default, so the caller stops start-up with this error.
-pub fn load_dotenv() -> Result<(), ConfigError> {
+pub(crate) fn load_dotenv() -> Result<(), ConfigError> {
     match dotenvy::dotenv() {
         Err(err) if !err.not_found() => Err(ConfigError {
             variable: ".env".into(),
@@ -542,6 +543,16 @@ impl Config {
     }
 }
 
+/// `off`, or a value `parse` accepts.
+fn or_off<T: 'static>(
+    parse: fn(&str) -> Result<T, String>,
+) -> impl Fn(&str) -> Result<Option<T>, String> + Clone + Send + Sync + 'static {
+    move |value| match value {
+        "off" => Ok(None),
+        _ => parse(value).map(Some),
+    }
+}
+
 fn non_empty(value: &str) -> Result<String, String> {
     if value.is_empty() {
         Err("must not be empty".into())
@@ -582,13 +593,6 @@ fn socket_address(value: &str) -> Result<SocketAddr, String> {
         .map_err(|err| format!("expected HOST:PORT with a host that resolves ({err})"))?
         .next()
         .ok_or_else(|| "the host resolves to no address".to_string())
-}
-
-fn optional_socket_address(value: &str) -> Result<Option<SocketAddr>, String> {
-    match value {
-        "off" => Ok(None),
-        _ => socket_address(value).map(Some),
-    }
 }
 
 fn database_url(value: &str) -> Result<Secret<String>, String> {
@@ -679,13 +683,6 @@ fn mfa_methods(value: &str) -> Result<Vec<MfaMethod>, String> {
     Ok(methods)
 }
 
-fn limit(value: &str) -> Result<Option<Limit>, String> {
-    match value {
-        "off" => Ok(None),
-        _ => value.parse().map(Some),
-    }
-}
-
 /// Durations are written like `90s`, `10m`, `24h` or `7d` (humantime's syntax).
 fn duration(value: &str) -> Result<Duration, String> {
     // Ten years is longer than any lifetime or window makes sense for, and keeps every
@@ -704,13 +701,6 @@ fn positive_duration(value: &str) -> Result<Duration, String> {
     match duration(value)? {
         Duration::ZERO => Err("must be longer than zero".into()),
         duration => Ok(duration),
-    }
-}
-
-fn optional_duration(value: &str) -> Result<Option<Duration>, String> {
-    match value {
-        "off" => Ok(None),
-        _ => positive_duration(value).map(Some),
     }
 }
 
