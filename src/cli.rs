@@ -1,51 +1,114 @@
-//! The command line: `serve` (default), `migrate`, `openapi`, `keys rotate`, `keys list`.
+//! The command line (contract §1): `serve` (the default), `migrate`, `openapi`, `keys rotate`,
+//! `keys list`. Every command but `openapi` takes the whole configuration, so its `--help`
+//! lists each variable with its default.
 
-use std::{process::ExitCode, sync::Arc};
+use std::{ffi::OsString, process::ExitCode, sync::Arc};
+
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::{
     api,
     app::AppState,
     clock::{Clock, SystemClock},
-    config::Config,
+    config::{self, Config, ConfigError},
     server::BoundServer,
     store, telemetry,
     tokens::keys,
 };
 
-const USAGE: &str = "usage: authgate [serve | migrate | openapi | keys rotate | keys list]";
+/// Stateless JWT authentication service with email one-time codes.
+///
+/// Configured by environment variables (a .env file is read if present); authgate serve
+/// --help lists each with its default.
+#[derive(Parser)]
+#[command(name = "authgate", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-pub async fn run(args: Vec<String>) -> ExitCode {
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    if let ["openapi"] = words.as_slice() {
-        println!("{}", api::openapi().spec());
-        return ExitCode::SUCCESS;
-    }
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("authgate: {err}");
-            return ExitCode::FAILURE;
-        }
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate, then serve until SIGTERM or SIGINT (the default command)
+    Serve(Config),
+    /// Apply pending migrations and exit
+    Migrate(Config),
+    /// Print the OpenAPI document (JSON) to stdout; reads no configuration
+    Openapi,
+    /// Manage the signing keys
+    #[command(subcommand)]
+    Keys(Keys),
+}
+
+#[derive(Subcommand)]
+enum Keys {
+    /// Make a new current signing key of AUTHGATE_JWT_ALG; the old one stays published while
+    /// its tokens may live
+    Rotate(Config),
+    /// List keys with kid, algorithm, state, dates and how long each stays published
+    List(Config),
+}
+
+pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    // Variables from .env reach clap through the environment, so the file loads first; whether
+    // a malformed one matters depends on the command.
+    let dotenv = config::load_dotenv();
+    let command = match Cli::try_parse_from(serve_by_default(args)) {
+        Ok(cli) => cli.command,
+        Err(err) => return parse_failure(err, dotenv),
     };
-    telemetry::init(config.log_format);
-    let result = match words.as_slice() {
-        [] | ["serve"] => serve(config).await,
-        ["migrate"] => migrate(&config).await,
-        ["keys", "rotate"] => rotate_key(&config).await,
-        ["keys", "list"] => list_keys(&config).await,
-        ["help" | "--help" | "-h"] => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        _ => Err(USAGE.to_string()),
-    };
-    match result {
+    match execute(command, dotenv).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("authgate: {message}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// `authgate` alone serves; clap has no default subcommand of its own.
+fn serve_by_default(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    if args.len() == 1 {
+        args.push("serve".into());
+    }
+    args
+}
+
+/// A bad configuration value is reported by its variable: clap's own message would name a flag
+/// the operator never typed, and show the value even of a secret. Anything else (help, version,
+/// an unknown command) is clap's to print.
+fn parse_failure(err: clap::Error, dotenv: Result<(), ConfigError>) -> ExitCode {
+    if let Some(invalid) = ConfigError::from_clap(&err, Cli::command()) {
+        // A .env that stopped half-way is the likelier cause of a bad value.
+        eprintln!("authgate: {}", dotenv.err().unwrap_or(invalid));
+        return ExitCode::FAILURE;
+    }
+    let _ = err.print();
+    ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
+}
+
+async fn execute(command: Command, dotenv: Result<(), ConfigError>) -> Result<(), String> {
+    match command {
+        Command::Openapi => {
+            println!("{}", api::openapi().spec());
+            Ok(())
+        }
+        Command::Serve(config) => serve(ready(config, dotenv)?).await,
+        Command::Migrate(config) => migrate(&ready(config, dotenv)?).await,
+        Command::Keys(Keys::Rotate(config)) => rotate_key(&ready(config, dotenv)?).await,
+        Command::Keys(Keys::List(config)) => list_keys(&ready(config, dotenv)?).await,
+    }
+}
+
+/// A command that reads the configuration runs only on a well-formed .env and on values that
+/// agree with each other, and logs in the configured format.
+fn ready(config: Config, dotenv: Result<(), ConfigError>) -> Result<Config, String> {
+    dotenv
+        .and_then(|()| config.validate())
+        .map_err(|err| err.to_string())?;
+    telemetry::init(config.log_format);
+    Ok(config)
 }
 
 async fn serve(config: Config) -> Result<(), String> {
@@ -132,4 +195,147 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    /// Every variable of the contract (§1, §8–§12) with its default as written there.
+    const CONTRACT: &[(&str, &str)] = &[
+        ("AUTHGATE_LISTEN", "127.0.0.1:8080"),
+        ("DATABASE_URL", "sqlite://data/authgate.db?mode=rwc"),
+        ("AUTHGATE_PUBLIC_URL", "http://127.0.0.1:8080"),
+        ("AUTHGATE_AUDIENCE", "authgate"),
+        ("AUTHGATE_MAIL", "log"),
+        ("AUTHGATE_MAIL_FROM", "authgate <no-reply@localhost>"),
+        ("AUTHGATE_ACCESS_TTL", "5m"),
+        ("AUTHGATE_REFRESH_TTL", "24h"),
+        ("AUTHGATE_SESSION_MAX_AGE", "30d"),
+        ("AUTHGATE_REFRESH_REUSE_INTERVAL", "10s"),
+        ("AUTHGATE_JWT_ALG", "EdDSA"),
+        ("AUTHGATE_KEY_ROTATION", "off"),
+        ("AUTHGATE_OTP_TTL", "10m"),
+        ("AUTHGATE_OTP_MAX_ATTEMPTS", "5"),
+        ("AUTHGATE_OTP_RESEND_COOLDOWN", "60s"),
+        ("AUTHGATE_ARGON2", "m=19456,t=2,p=1"),
+        ("AUTHGATE_PASSWORD_MIN_LENGTH", "8"),
+        ("AUTHGATE_ALLOWED_EMAIL_DOMAINS", ""),
+        ("AUTHGATE_SELF_ASSIGNABLE_ROLES", "user"),
+        ("AUTHGATE_LOG_FORMAT", "pretty"),
+        ("AUTHGATE_LIMIT_LOGIN_IP", "30/5m"),
+        ("AUTHGATE_LIMIT_LOGIN_ACCOUNT", "10/15m"),
+        ("AUTHGATE_LIMIT_REGISTER_IP", "10/1h"),
+        ("AUTHGATE_LIMIT_OTP_VERIFY_IP", "30/5m"),
+        ("AUTHGATE_LIMIT_MAIL_ADDRESS", "5/1h"),
+        ("AUTHGATE_LIMIT_REFRESH_SESSION", "60/1m"),
+        ("AUTHGATE_TRUSTED_PROXIES", ""),
+        ("AUTHGATE_CORS_ORIGINS", ""),
+        ("AUTHGATE_SHUTDOWN_GRACE", "30s"),
+        ("AUTHGATE_METRICS_LISTEN", "127.0.0.1:9464"),
+        ("AUTHGATE_ROLES", "user,admin"),
+        ("AUTHGATE_USERNAMES", "optional"),
+        ("AUTHGATE_PROFILE_SCHEMA", ""),
+        ("AUTHGATE_DELETION_GRACE", "7d"),
+        ("AUTHGATE_AVATAR_MAX_BYTES", "5MiB"),
+        ("AUTHGATE_LIMIT_LOOKUP_IP", "60/1m"),
+        ("AUTHGATE_MFA_METHODS", "totp,email"),
+        ("AUTHGATE_MFA_REQUIRED_ROLES", ""),
+        ("AUTHGATE_MFA_TOKEN_TTL", "5m"),
+        ("AUTHGATE_TRUSTED_DEVICE_TTL", "30d"),
+        ("AUTHGATE_ENCRYPTION_KEYS", ""),
+    ];
+
+    fn parse(args: &[&str]) -> Result<Command, clap::Error> {
+        let args = std::iter::once("authgate").chain(args.iter().copied());
+        Cli::try_parse_from(serve_by_default(args.map(OsString::from))).map(|cli| cli.command)
+    }
+
+    #[test]
+    fn serve_help_lists_every_variable_with_its_default() {
+        let help = parse(&["serve", "--help"]).err().unwrap();
+        assert_eq!(help.kind(), ErrorKind::DisplayHelp);
+        let help = help.to_string();
+        for (variable, default) in CONTRACT {
+            let (_, entry) = help
+                .split_once(&format!("[env: {variable}"))
+                .unwrap_or_else(|| panic!("{variable} missing from\n{help}"));
+            let entry = entry.split("\n      --").next().unwrap_or_default();
+            // clap quotes a default that is empty or has spaces.
+            let shown = if default.is_empty() || default.contains(' ') {
+                format!("{default:?}")
+            } else {
+                default.to_string()
+            };
+            assert!(entry.contains(&format!("[default: {shown}]")), "{entry}");
+        }
+        let documented = Cli::command()
+            .find_subcommand("serve")
+            .unwrap()
+            .get_arguments()
+            .filter(|arg| arg.get_env().is_some())
+            .count();
+        assert_eq!(documented, CONTRACT.len(), "a variable the contract lacks");
+    }
+
+    #[test]
+    fn every_command_has_help_and_the_program_a_version() {
+        for args in [
+            &["--help"][..],
+            &["serve", "--help"],
+            &["migrate", "--help"],
+            &["openapi", "--help"],
+            &["keys", "--help"],
+            &["keys", "rotate", "--help"],
+            &["keys", "list", "--help"],
+            &["help", "keys"],
+        ] {
+            assert_eq!(
+                parse(args).err().map(|err| err.kind()),
+                Some(ErrorKind::DisplayHelp),
+                "{args:?}"
+            );
+        }
+        let version = parse(&["--version"]).err().unwrap();
+        assert_eq!(version.kind(), ErrorKind::DisplayVersion);
+        assert!(version.to_string().contains(env!("CARGO_PKG_VERSION")));
+    }
+
+    #[test]
+    fn an_unknown_command_is_named() {
+        let error = parse(&["frobnicate"]).err().unwrap();
+        assert_eq!(error.kind(), ErrorKind::InvalidSubcommand);
+        assert_ne!(error.exit_code(), 0);
+        assert!(error.to_string().contains("'frobnicate'"), "{error}");
+        assert!(ConfigError::from_clap(&error, Cli::command()).is_none());
+        let error = parse(&["keys", "burn"]).err().unwrap();
+        assert!(error.to_string().contains("'burn'"), "{error}");
+    }
+
+    #[test]
+    fn no_command_serves_and_openapi_reads_no_configuration() {
+        assert!(matches!(parse(&[]), Ok(Command::Serve(_))));
+        assert!(matches!(parse(&["openapi"]), Ok(Command::Openapi)));
+        let openapi = Cli::command();
+        let openapi = openapi.find_subcommand("openapi").unwrap();
+        assert!(openapi.get_arguments().all(|arg| arg.get_env().is_none()));
+    }
+
+    #[test]
+    fn a_rejected_value_is_reported_by_its_variable_in_any_command() {
+        let error = parse(&["migrate", "--access-ttl=soon"]).err().unwrap();
+        let invalid = ConfigError::from_clap(&error, Cli::command()).unwrap();
+        assert_eq!(
+            invalid.to_string(),
+            "invalid AUTHGATE_ACCESS_TTL=\"soon\": expected a duration like 90s, 10m, 24h or 7d"
+        );
+
+        let error = parse(&["keys", "rotate", "--database-url=mysql://u:hunter2@db"])
+            .err()
+            .unwrap();
+        let invalid = ConfigError::from_clap(&error, Cli::command()).unwrap();
+        assert_eq!(invalid.variable, "DATABASE_URL");
+        assert!(!invalid.to_string().contains("hunter2"), "{invalid}");
+    }
 }

@@ -2,5 +2,5 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    authgate::cli::run(std::env::args().skip(1).collect()).await
+    authgate::cli::run(std::env::args_os()).await
 }
