@@ -112,17 +112,21 @@ fn ready(config: Config, dotenv: Result<(), ConfigError>) -> Result<Config, Stri
 }
 
 async fn serve(config: Config) -> Result<(), String> {
-    let listen = config.listen.to_string();
     let grace = config.shutdown_grace;
+    let server = BoundServer::bind(config.listen, config.metrics_listen)
+        .await
+        .map_err(|err| err.to_string())?;
     let state = AppState::build(config, Arc::new(SystemClock))
         .await
         .map_err(|err| err.to_string())?;
-    let server = BoundServer::bind(state, &listen)
-        .await
-        .map_err(|err| err.to_string())?;
-    tracing::info!(address = %listen, "authgate is listening; Swagger UI at /");
+    if let Some(address) = server.local_addr() {
+        tracing::info!(%address, "authgate is listening; Swagger UI at /");
+    }
+    if let Some(address) = server.metrics_addr() {
+        tracing::info!(%address, "metrics at /metrics");
+    }
     server
-        .serve(shutdown_signal(), grace)
+        .serve(state, shutdown_signal(), grace)
         .await
         .map_err(|err| format!("server: {err}"))
 }

@@ -106,6 +106,21 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     })
 }
 
+/// Prometheus metrics, for the metrics listener (`AUTHGATE_METRICS_LISTEN`): requests by
+/// route, method and status with latency histograms; logins by outcome; mails sent and failed
+/// by kind; refresh reuse detections; rate-limit refusals; password hashes waiting and in
+/// progress.
+pub fn metrics_endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
+    Route::new().at(
+        "/metrics",
+        get(poem::endpoint::make_sync(move |_| {
+            Response::builder()
+                .content_type("text/plain; version=0.0.4; charset=utf-8")
+                .body(metrics::render(state.health.hashing_load()))
+        })),
+    )
+}
+
 /// Browsers on these origins may call the API, with the bearer token in `Authorization`. The
 /// service's own origin is always admitted: browsers send `Origin` on same-origin POSTs too,
 /// and Swagger UI must keep working.

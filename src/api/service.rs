@@ -3,16 +3,13 @@
 use std::sync::Arc;
 
 use poem::web::Data;
-use poem_openapi::{
-    ApiResponse, Object, OpenApi,
-    payload::{Json, PlainText},
-};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::{
     ApiTags,
     error::{ApiErrors, error_set},
 };
-use crate::{app::AppState, domain::codes::OTP_LENGTH, telemetry::metrics};
+use crate::{app::AppState, domain::codes::OTP_LENGTH};
 
 #[derive(Default)]
 pub struct ServiceApi;
@@ -63,13 +60,6 @@ pub struct Settings {
 }
 
 #[derive(ApiResponse)]
-pub enum MetricsResponse {
-    /// Prometheus text exposition format.
-    #[oai(status = 200, content_type = "text/plain; version=0.0.4")]
-    Ok(PlainText<String>),
-}
-
-#[derive(ApiResponse)]
 pub enum SettingsResponse {
     #[oai(status = 200)]
     Ok(Json<Settings>),
@@ -103,20 +93,6 @@ impl ServiceApi {
                 message: "The database does not answer.".into(),
             })))
         }
-    }
-
-    /// Prometheus metrics
-    ///
-    /// Requests by route, method and status with latency histograms; logins by outcome;
-    /// mails sent and failed by kind; refresh reuse detections; rate-limit refusals; password
-    /// hashes waiting and in progress.
-    #[oai(path = "/metrics", method = "get")]
-    async fn metrics(
-        &self,
-        state: Data<&Arc<AppState>>,
-    ) -> Result<MetricsResponse, ApiErrors<ServiceErrors>> {
-        let load = state.health.hashing_load();
-        Ok(MetricsResponse::Ok(PlainText(metrics::render(load))))
     }
 
     /// Public settings for client forms

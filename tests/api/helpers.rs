@@ -302,6 +302,8 @@ impl SmtpSink {
 
 pub struct TestApp {
     pub base: String,
+    /// The metrics listener, on a port of its own (unless the test turned it off).
+    pub metrics_base: Option<String>,
     /// The database this app runs on; a second instance can share it.
     pub database_url: String,
     pub client: reqwest::Client,
@@ -361,15 +363,21 @@ impl TestApp {
         config.limits = Limits::OFF;
         adjust(&mut config);
         let clock = ManualClock::starting_now();
-        let state = AppState::build(config, Arc::new(clock.clone()))
-            .await
-            .expect("the app starts");
-        let server = BoundServer::bind(Arc::clone(&state), "127.0.0.1:0")
+        let loopback = |port| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let metrics_listen = config.metrics_listen.map(|_| loopback(0));
+        let server = BoundServer::bind(loopback(0), metrics_listen)
             .await
             .expect("bind");
         let address = server.local_addr().expect("bound address");
+        let metrics_base = server
+            .metrics_addr()
+            .map(|address| format!("http://{address}"));
+        let state = AppState::build(config, Arc::new(clock.clone()))
+            .await
+            .expect("the app starts");
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(server.serve(
+            Arc::clone(&state),
             async {
                 let _ = stopped.await;
             },
@@ -377,6 +385,7 @@ impl TestApp {
         ));
         TestApp {
             base: format!("http://{address}"),
+            metrics_base,
             database_url,
             client: reqwest::Client::builder().build().expect("http client"),
             mail,

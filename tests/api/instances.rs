@@ -24,6 +24,8 @@ impl Instance {
             .unwrap()
             .port();
         let child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+            // Several processes run at once: none takes the default metrics port.
+            .env("AUTHGATE_METRICS_LISTEN", "off")
             .env("AUTHGATE_LISTEN", format!("127.0.0.1:{port}"))
             .env("DATABASE_URL", database_url)
             .env("AUTHGATE_MAIL", format!("file://{}", mail_folder.display()))

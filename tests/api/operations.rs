@@ -29,7 +29,8 @@ db_tests! {
         let session_path = format!("/auth/sessions/{}", uuid::Uuid::new_v4());
         app.request(reqwest::Method::DELETE, &session_path, signed_in["access"].as_str(), None).await;
 
-        let response = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap();
+        let metrics_base = app.metrics_base.as_deref().expect("a metrics listener");
+        let response = app.client.get(format!("{metrics_base}/metrics")).send().await.unwrap();
 
         assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
         let text = response.text().await.unwrap();
@@ -49,6 +50,20 @@ db_tests! {
             assert!(text.contains(expected), "{expected} missing from\n{text}");
         }
         assert!(!text.contains(&session_path), "raw paths must not become labels");
+    }
+
+    async fn metrics_are_never_on_the_public_port(db: Db) {
+        let app = TestApp::spawn(db).await;
+
+        // Mail counters by kind would tell anyone which addresses have accounts.
+        app.get("/metrics", None).await.expect(404, Some("not_found"));
+        let document = app.get("/openapi.json", None).await;
+        assert!(document.body["paths"].get("/metrics").is_none());
+        let metrics_base = app.metrics_base.as_deref().expect("a metrics listener");
+        let metrics = app.client.get(format!("{metrics_base}/metrics")).send().await.unwrap();
+        assert_eq!(metrics.status(), 200);
+        let address: std::net::SocketAddr = metrics_base.trim_start_matches("http://").parse().unwrap();
+        assert!(address.ip().is_loopback());
     }
 
     async fn cors_admits_only_configured_origins(db: Db) {
@@ -217,6 +232,8 @@ fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
     let scratch = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        // Several processes run at once: none takes the default metrics port.
+        .env("AUTHGATE_METRICS_LISTEN", "off")
         .env("AUTHGATE_LISTEN", format!("127.0.0.1:{port}"))
         .env(
             "DATABASE_URL",
