@@ -1,14 +1,17 @@
 //! Sessions: starting them, refreshing them with reuse detection, listing and ending them.
 //!
 //! A session is one sign-in on one device. Its refresh token rotates on every use: the
-//! presented token is marked rotated and a new one is minted. A rotated token presented again
+//! presented token is marked rotated and a successor is minted. A rotated token presented again
 //! within the reuse interval is a second app thread that refreshed at the same moment, and gets
-//! a valid pair for the same session; later, it can only be a copy in someone else's hands, so
-//! the whole session is revoked (RFC 9700 §4.14.2).
+//! a valid pair (another successor) for the same session; later, it can only be a copy in
+//! someone else's hands, so the whole session is revoked (RFC 9700 §4.14.2). A session never
+//! forks: of the successors of one token, the first used wins and the others are superseded,
+//! so presenting one of them afterwards is reuse too — a thief holding a sibling cannot
+//! refresh beside the owner.
 
 use std::{fmt, sync::Arc, time::Duration};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use poem_openapi::Object;
 use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde_json::json;
@@ -130,7 +133,7 @@ impl Sessions {
             ip: client.ip.clone(),
         };
         let session = sessions::insert(txn, new, now).await?;
-        self.mint_pair(txn, &session, user).await
+        self.mint_pair(txn, &session, None, user).await
     }
 
     /// The end of every way in: opens a session, records `action`, commits, and answers with
@@ -155,47 +158,82 @@ impl Sessions {
     pub async fn refresh(&self, token: &str, client: &ClientInfo) -> Result<TokenPair, AuthError> {
         let now = self.clock.now();
         let txn = store::begin(&self.db).await?;
-        let (presented, session) = refresh_tokens::find_with_session(&txn, &refresh::hash(token))
+        let (found, session) = refresh_tokens::find_with_session(&txn, &refresh::hash(token))
             .await?
             .ok_or(AuthError::InvalidRefreshToken)?;
-        if session.revoked_at.is_some() || now >= session.expires_at || now >= presented.expires_at
-        {
+        if now >= session.expires_at || now >= found.expires_at {
+            return Err(AuthError::InvalidRefreshToken);
+        }
+        // From here on this session's refreshes run one at a time, so the decisions below see
+        // every earlier refresh of it.
+        if !sessions::touch(&txn, session.id, now).await? {
             return Err(AuthError::InvalidRefreshToken);
         }
         // Counted in the transaction: a refused refresh changes nothing, this counter included.
         self.limiter
             .hit(&txn, LimitKind::RefreshSession, &session.id.to_string())
             .await?;
-        let rotated_at = match presented.rotated_at {
-            Some(rotated_at) => rotated_at,
-            // Of two requests racing with the same live token, exactly one rotates it; the
-            // other sees it as rotated just now.
-            None if refresh_tokens::mark_rotated(&txn, presented.id, now).await? => now,
-            None => now - TimeDelta::milliseconds(1),
+        let presented = refresh_tokens::find(&txn, found.id)
+            .await?
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        let live = match (presented.superseded_at, presented.rotated_at) {
+            // A sibling was used first: this token is a fork.
+            (Some(_), _) => false,
+            (None, None) => {
+                refresh_tokens::mark_rotated(&txn, presented.id, now).await?;
+                refresh_tokens::supersede_siblings(&txn, &presented, now).await?;
+                true
+            }
+            // Another thread of the app refreshed with this token a moment ago: it gets a
+            // pair too, unless a successor was already used (the session moved on).
+            (None, Some(rotated_at)) => {
+                now - rotated_at <= delta(self.reuse_interval)
+                    && !refresh_tokens::has_used_successor(&txn, presented.id).await?
+            }
         };
-        if now - rotated_at > delta(self.reuse_interval) {
-            sessions::revoke(&txn, session.id, now).await?;
-            let event = Event::failure(Action::RefreshReuse, Some(session.user_id), client)
-                .with(json!({"session_id": session.id, "rotated_at": rotated_at}));
-            self.audit.record(&txn, event).await?;
-            txn.commit().await?;
-            ::metrics::counter!(metrics::REFRESH_REUSE).increment(1);
-            tracing::warn!(
-                security_event = "refresh_token_reused",
-                session_id = %session.id,
-                user_id = %session.user_id,
-                "a rotated refresh token was replayed; the session is revoked"
-            );
-            return Err(AuthError::RefreshTokenReused);
+        if !live {
+            return self
+                .revoke_for_reuse(txn, &session, &presented, client)
+                .await;
         }
         let user = users::find(&txn, session.user_id)
             .await?
             .filter(|user| user.is_active)
             .ok_or(AuthError::InvalidRefreshToken)?;
-        sessions::touch(&txn, session.id, now).await?;
-        let tokens = self.mint_pair(&txn, &session, &user).await?;
+        let tokens = self
+            .mint_pair(&txn, &session, Some(presented.id), &user)
+            .await?;
         txn.commit().await?;
         Ok(tokens)
+    }
+
+    /// A token replayed after its time, or a fork: it can only be a copy in someone else's
+    /// hands, so the whole session ends.
+    async fn revoke_for_reuse(
+        &self,
+        txn: DatabaseTransaction,
+        session: &sessions::Model,
+        presented: &refresh_tokens::Model,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, AuthError> {
+        sessions::revoke(&txn, session.id, self.clock.now()).await?;
+        let details = json!({
+            "session_id": session.id,
+            "rotated_at": presented.rotated_at,
+            "superseded_at": presented.superseded_at,
+        });
+        let event =
+            Event::failure(Action::RefreshReuse, Some(session.user_id), client).with(details);
+        self.audit.record(&txn, event).await?;
+        txn.commit().await?;
+        ::metrics::counter!(metrics::REFRESH_REUSE).increment(1);
+        tracing::warn!(
+            security_event = "refresh_token_reused",
+            session_id = %session.id,
+            user_id = %session.user_id,
+            "a rotated refresh token was replayed; the session is revoked"
+        );
+        Err(AuthError::RefreshTokenReused)
     }
 
     /// Ends the session a refresh token belongs to. Unknown tokens are fine: the result the
@@ -279,17 +317,25 @@ impl Sessions {
         self.audit.record(txn, event).await
     }
 
-    /// A new refresh token for `session` and an access token for `user`.
+    /// A new refresh token for `session`, succeeding `parent_id`, and an access token for
+    /// `user`.
     async fn mint_pair(
         &self,
         txn: &DatabaseTransaction,
         session: &sessions::Model,
+        parent_id: Option<Uuid>,
         user: &users::Model,
     ) -> Result<TokenPair, AuthError> {
         let now = self.clock.now();
         let refresh_expires_at = (now + delta(self.refresh_ttl)).min(session.expires_at);
         let minted = refresh::mint();
-        refresh_tokens::insert(txn, session.id, minted.hash, refresh_expires_at, now).await?;
+        let token = refresh_tokens::NewToken {
+            session_id: session.id,
+            parent_id,
+            token_hash: minted.hash,
+            expires_at: refresh_expires_at,
+        };
+        refresh_tokens::insert(txn, token, now).await?;
         let access = self
             .access_tokens
             .issue(&Subject {

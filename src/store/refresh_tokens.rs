@@ -19,6 +19,11 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     /// When the token was exchanged for a new one; `None` while it is the live token.
     pub rotated_at: Option<DateTimeUtc>,
+    /// The token this one succeeded; `None` for the first token of a session.
+    pub parent_id: Option<Uuid>,
+    /// When a sibling (another successor of the same parent) was used first, which makes this
+    /// one a fork that must never be used.
+    pub superseded_at: Option<DateTimeUtc>,
 }
 
 /// Redacting: even a hash of a bearer secret stays out of logs.
@@ -52,20 +57,27 @@ impl Related<super::sessions::Entity> for Entity {
 
 impl ActiveModelBehavior for ActiveModel {}
 
+pub struct NewToken {
+    pub session_id: Uuid,
+    pub parent_id: Option<Uuid>,
+    pub token_hash: String,
+    pub expires_at: DateTime<Utc>,
+}
+
 pub async fn insert(
     conn: &impl ConnectionTrait,
-    session_id: Uuid,
-    token_hash: String,
-    expires_at: DateTime<Utc>,
+    token: NewToken,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     Entity::insert(ActiveModel {
         id: Set(Uuid::new_v4()),
-        session_id: Set(session_id),
-        token_hash: Set(token_hash),
+        session_id: Set(token.session_id),
+        token_hash: Set(token.token_hash),
         created_at: Set(now),
-        expires_at: Set(expires_at),
+        expires_at: Set(token.expires_at),
         rotated_at: Set(None),
+        parent_id: Set(token.parent_id),
+        superseded_at: Set(None),
     })
     .exec(conn)
     .await?;
@@ -83,6 +95,42 @@ pub async fn find_with_session(
         .one(conn)
         .await?;
     Ok(found.and_then(|(token, session)| session.map(|session| (token, session))))
+}
+
+/// The token as it is now (re-read once its session is locked).
+pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).one(conn).await
+}
+
+/// Whether a successor of this token has been used already.
+pub async fn has_used_successor(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    let used = Entity::find()
+        .filter(Column::ParentId.eq(id))
+        .filter(Column::RotatedAt.is_not_null())
+        .one(conn)
+        .await?;
+    Ok(used.is_some())
+}
+
+/// Marks every unused sibling of `winner` (another successor of the same parent) superseded:
+/// the first successor used wins, so a session never forks.
+pub async fn supersede_siblings(
+    conn: &impl ConnectionTrait,
+    winner: &Model,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let Some(parent_id) = winner.parent_id else {
+        return Ok(());
+    };
+    Entity::update_many()
+        .col_expr(Column::SupersededAt, Expr::value(now))
+        .filter(Column::ParentId.eq(parent_id))
+        .filter(Column::Id.ne(winner.id))
+        .filter(Column::RotatedAt.is_null())
+        .filter(Column::SupersededAt.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// Marks a live token rotated. A compare-and-set: of two requests racing with the same live

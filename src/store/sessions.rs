@@ -69,13 +69,21 @@ pub async fn insert(
     .await
 }
 
-pub async fn touch(conn: &impl ConnectionTrait, id: Uuid, now: DateTime<Utc>) -> Result<(), DbErr> {
-    Entity::update_many()
+/// Records a use of a live session, taking its row lock for the rest of the transaction:
+/// refreshes of one session then run one after another on every database. False when the
+/// session is revoked.
+pub async fn touch(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = Entity::update_many()
         .col_expr(Column::LastUsedAt, Expr::value(now))
         .filter(Column::Id.eq(id))
+        .filter(Column::RevokedAt.is_null())
         .exec(conn)
         .await?;
-    Ok(())
+    Ok(result.rows_affected == 1)
 }
 
 /// Sessions of a user that are neither revoked nor past their absolute end, most recently

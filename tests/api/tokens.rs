@@ -100,9 +100,53 @@ db_tests! {
         b.expect(200, None);
         let sid = |reply: &crate::helpers::Reply| claims_of(reply.body["access"].as_str().unwrap())["sid"].clone();
         assert_eq!(sid(&a), sid(&b));
-        // Both new tokens work: neither thread of the app is logged out.
+        // Neither thread was logged out; the session goes on with whichever successor is used
+        // first.
         app.post("/auth/token/refresh", json!({"refresh": a.body["refresh"]})).await.expect(200, None);
-        app.post("/auth/token/refresh", json!({"refresh": b.body["refresh"]})).await.expect(200, None);
+    }
+
+    async fn a_session_never_forks(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let signed_in = app.verified_user("jane@example.com").await;
+        let token = signed_in["refresh"].as_str().unwrap();
+
+        // Twenty refreshes of one token inside the reuse interval: all answered, so no thread
+        // of the app is logged out by a race...
+        let replies = futures_util::future::join_all(
+            (0..20).map(|_| app.post("/auth/token/refresh", json!({"refresh": token}))),
+        )
+        .await;
+        let successors: Vec<String> = replies
+            .iter()
+            .map(|reply| reply.expect(200, None).body["refresh"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(successors.iter().collect::<std::collections::HashSet<_>>().len(), 20);
+
+        // ...but the first successor used wins. The owner refreshes on, and a thief holding any
+        // other successor cannot refresh beside them: that is reuse, and the session ends.
+        let owner = app.post("/auth/token/refresh", json!({"refresh": successors[7]})).await;
+        owner.expect(200, None);
+        app.post("/auth/token/refresh", json!({"refresh": successors[3]}))
+            .await
+            .expect(401, Some("refresh_token_reused"));
+        app.post("/auth/token/refresh", json!({"refresh": owner.body["refresh"]}))
+            .await
+            .expect(401, Some("invalid_refresh_token"));
+    }
+
+    async fn a_token_whose_successor_was_used_is_reuse_even_inside_the_interval(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let signed_in = app.verified_user("jane@example.com").await;
+        let token = signed_in["refresh"].as_str().unwrap();
+        let successor = app.post("/auth/token/refresh", json!({"refresh": token})).await;
+        app.post("/auth/token/refresh", json!({"refresh": successor.body["refresh"]}))
+            .await
+            .expect(200, None);
+
+        // Still inside the reuse interval of the first rotation, but the session moved on.
+        app.post("/auth/token/refresh", json!({"refresh": token}))
+            .await
+            .expect(401, Some("refresh_token_reused"));
     }
 
     async fn replaying_a_rotated_token_later_revokes_the_session(db: Db) {
