@@ -137,9 +137,10 @@ impl Me {
             ),
         };
         let bio = change(&mut errors, "profile.bio", profile.bio, parse_bio);
+        // Named `avatar_url` alone, as the contract names this field's problems.
         let avatar_url = change(
             &mut errors,
-            "profile.avatar_url",
+            "avatar_url",
             profile.avatar_url,
             parse_avatar_url,
         );

@@ -16,5 +16,6 @@ mod operations;
 mod password_reset;
 mod profile;
 mod registration;
+mod secrets;
 mod sessions;
 mod tokens;

@@ -71,7 +71,7 @@ db_tests! {
                 "first_name": "Ad\u{200b}min", "profile": {"avatar_url": "javascript:alert(1)", "date_of_birth": "1990-02-30"}})))
             .await;
         invalid.expect(400, Some("validation_failed"));
-        for field in ["phone_number", "first_name", "profile.avatar_url", "profile.date_of_birth"] {
+        for field in ["phone_number", "first_name", "avatar_url", "profile.date_of_birth"] {
             assert!(!invalid.field_problems(field).is_empty(), "{field}: {}", invalid.text);
         }
 
@@ -81,6 +81,28 @@ db_tests! {
 
         // Nothing of the refused requests was stored.
         assert_eq!(app.get("/auth/me", token).await.body, signed_in["user"]);
+    }
+
+    async fn picture_urls_must_be_absolute_web_urls(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let signed_in = app.verified_user("jane@example.com").await;
+        let token = signed_in["access"].as_str();
+
+        for bad in ["javascript:alert(1)", "https://x/\"><script>", "/avatars/me.png", "data:image/png;base64,AAAA"] {
+            let reply = app.request(Method::PATCH, "/auth/me", token, Some(json!({"profile": {"avatar_url": bad}}))).await;
+            reply.expect(400, Some("validation_failed"));
+            assert!(!reply.field_problems("avatar_url").is_empty(), "{bad}: {}", reply.text);
+        }
+        let too_long = format!("https://cdn.example.com/{}", "a".repeat(2048));
+        app.request(Method::PATCH, "/auth/me", token, Some(json!({"profile": {"avatar_url": too_long}})))
+            .await
+            .expect(400, Some("validation_failed"));
+
+        let good = app
+            .request(Method::PATCH, "/auth/me", token, Some(json!({"profile": {"avatar_url": "https://cdn.example.com/jane.png"}})))
+            .await;
+        good.expect(200, None);
+        assert_eq!(good.body["profile"]["avatar_url"], "https://cdn.example.com/jane.png");
     }
 
     async fn a_missing_profile_row_is_recreated(db: Db) {
