@@ -67,6 +67,22 @@ db_tests! {
         assert_eq!(app.count("users").await, 0);
     }
 
+    async fn bodies_without_a_content_type_get_415(db: Db) {
+        let app = TestApp::spawn(db).await;
+        // What a cross-site "simple" request can send: a body, but no application/json.
+        let untyped = |path: &str, body: Value| {
+            app.client.post(format!("{}{path}", app.base)).body(body.to_string()).send()
+        };
+
+        let register = untyped("/auth/register", json!({"email": "jane@example.com", "password": PASSWORD, "password2": PASSWORD})).await.unwrap();
+        let login = untyped("/auth/login", json!({"email": "jane@example.com", "password": PASSWORD})).await.unwrap();
+
+        assert_error_shape(&Reply::read(register).await, 415, "unsupported_media_type");
+        assert_error_shape(&Reply::read(login).await, 415, "unsupported_media_type");
+        assert_eq!(app.count("users").await, 0);
+        assert!(app.mail.all().is_empty());
+    }
+
     async fn bodies_over_64_kib_get_413(db: Db) {
         let app = TestApp::spawn(db).await;
         let huge = json!({"email": "jane@example.com", "password": "x".repeat(70 * 1024), "password2": "x"});
