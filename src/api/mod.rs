@@ -17,7 +17,7 @@ use std::{sync::Arc, time::Instant};
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get,
-    http::{HeaderValue, Method, header},
+    http::{HeaderMap, HeaderValue, Method, header},
     middleware::Cors,
 };
 use poem_openapi::{OpenApiService, Tags};
@@ -266,6 +266,12 @@ async fn respond<E: Endpoint>(
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    // With CORS on, whether `Access-Control-Allow-Origin` is sent depends on `Origin`: a
+    // shared cache must key on it, or it replays one origin's answer (the JWKS is
+    // `Cache-Control: public`) to another, or an answer without the header to an allowed one.
+    if !context.state.config.cors_origins.is_empty() {
+        vary_on_origin(headers);
+    }
     let latency = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
     // Made-up methods would each add a time series on a public endpoint.
@@ -291,4 +297,56 @@ async fn respond<E: Endpoint>(
         "request"
     );
     response
+}
+
+/// Adds `Origin` to `Vary`, merged into one value with what is already there.
+fn vary_on_origin(headers: &mut HeaderMap) {
+    let mut names: Vec<String> = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .collect();
+    if names
+        .iter()
+        .any(|name| name == "*" || name.eq_ignore_ascii_case("origin"))
+    {
+        return;
+    }
+    names.push("Origin".into());
+    if let Ok(value) = HeaderValue::from_str(&names.join(", ")) {
+        headers.insert(header::VARY, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vary_after(existing: &[&'static str]) -> Vec<String> {
+        let mut headers = HeaderMap::new();
+        for value in existing {
+            headers.append(header::VARY, HeaderValue::from_static(value));
+        }
+        vary_on_origin(&mut headers);
+        headers
+            .get_all(header::VARY)
+            .iter()
+            .map(|value| value.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn origin_is_merged_into_vary() {
+        assert_eq!(vary_after(&[]), ["Origin"]);
+        assert_eq!(
+            vary_after(&["Accept-Encoding", "Accept"]),
+            ["Accept-Encoding, Accept, Origin"]
+        );
+        assert_eq!(vary_after(&["accept, origin"]), ["accept, origin"]);
+        assert_eq!(vary_after(&["*"]), ["*"]);
+    }
 }

@@ -90,6 +90,59 @@ async fn no_cors_unless_configured() {
             .get("access-control-allow-origin")
             .is_none()
     );
+    assert!(response.headers().get("vary").is_none());
+}
+
+/// §9: with CORS on, every answer varies by `Origin`, so a shared cache never replays one
+/// origin's answer (the JWKS is `Cache-Control: public`) to another.
+#[tokio::test]
+async fn with_cors_every_response_varies_by_origin() {
+    let app = TestApp::spawn_with(Db::Sqlite, |config| {
+        config.cors_origins = vec!["https://app.example.com".into()]
+    })
+    .await;
+    let get = |path: &str, origin: Option<&'static str>| {
+        let request = app.client.get(format!("{}{path}", app.base));
+        match origin {
+            Some(origin) => request.header("origin", origin),
+            None => request,
+        }
+        .send()
+    };
+
+    let responses = [
+        get("/.well-known/jwks.json", Some("https://app.example.com"))
+            .await
+            .unwrap(),
+        get("/.well-known/jwks.json", None).await.unwrap(),
+        get("/health", Some("https://evil.example.com"))
+            .await
+            .unwrap(),
+        get("/nowhere", None).await.unwrap(),
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/auth/login", app.base))
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap(),
+    ];
+
+    assert!(
+        responses[0].headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("public")
+    );
+    for response in &responses {
+        let vary: Vec<&str> = response
+            .headers()
+            .get_all("vary")
+            .iter()
+            .map(|value| value.to_str().unwrap())
+            .collect();
+        assert_eq!(vary, ["Origin"], "{} {}", response.url(), response.status());
+    }
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
