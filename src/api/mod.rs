@@ -11,6 +11,7 @@ pub mod password_reset;
 pub mod registration;
 pub mod service;
 pub mod sessions;
+mod swagger_ui;
 pub mod tokens;
 
 use std::{sync::Arc, time::Instant};
@@ -86,7 +87,10 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         get(fixed("application/json; charset=utf-8", document)),
     );
     let surface = Surface {
-        swagger_ui: get(fixed("text/html; charset=utf-8", swagger_ui)),
+        swagger_ui: get(swagger_ui::page(
+            swagger_ui,
+            &origin_of(&state.config.public_url),
+        )),
         routes,
     };
     let surface = if state.config.cors_origins.is_empty() {
@@ -110,11 +114,7 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
 /// service's own origin is always admitted: browsers send `Origin` on same-origin POSTs too,
 /// and Swagger UI must keep working.
 fn cors(origins: &[String], public_url: &str) -> Cors {
-    let own_origin = public_url
-        .splitn(4, '/')
-        .take(3)
-        .collect::<Vec<_>>()
-        .join("/");
+    let own_origin = origin_of(public_url);
     Cors::new()
         .allow_origins(
             origins
@@ -132,6 +132,11 @@ fn cors(origins: &[String], public_url: &str) -> Cors {
         .allow_headers(["authorization", "content-type", "x-request-id"])
         .expose_headers(["x-request-id", "retry-after"])
         .max_age(600)
+}
+
+/// The origin (`scheme://host[:port]`) of a URL such as `AUTHGATE_PUBLIC_URL`.
+fn origin_of(url: &str) -> String {
+    url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/")
 }
 
 /// What the middleware needs besides the request.
