@@ -160,7 +160,9 @@ impl Codes {
             email: email.to_string(),
             purpose: purpose.as_str().to_string(),
             user_id: recipient,
-            code_hash: code.as_ref().map(|code| hash_code(row_id, code.expose())),
+            code_hash: code
+                .as_ref()
+                .map(|code| hash_code(row_id, code.expose()).into()),
             attempts: 0,
             created_at: now,
             expires_at: now + delta(self.ttl),
@@ -275,14 +277,16 @@ impl Codes {
         }
         let usable = row.consumed_at.is_none() && now < row.expires_at;
         let stored_hash = row.code_hash.clone().filter(|_| usable);
-        let Some(stored_hash) = stored_hash.filter(|hash| code_matches(row.id, code, hash)) else {
+        let Some(stored_hash) =
+            stored_hash.filter(|hash| code_matches(row.id, code, hash.expose()))
+        else {
             // Every miss counts, whatever the reason; the count is committed even though the
             // request fails.
             codes::count_miss(&txn, row.id, self.max_attempts).await?;
             txn.commit().await?;
             return Err(AuthError::InvalidOtp);
         };
-        if consume && !codes::consume(&txn, row.id, &stored_hash, now).await? {
+        if consume && !codes::consume(&txn, row.id, stored_hash.expose(), now).await? {
             return Err(AuthError::InvalidOtp);
         }
         Ok((txn, row.user_id))

@@ -15,7 +15,7 @@ use std::{str::FromStr, sync::Arc, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, DeriveValueType, RuntimeErr,
     SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
     TransactionTrait,
     sqlx::{
@@ -75,6 +75,32 @@ fn pool_options<DB: Database>(max_connections: u32) -> PoolOptions<DB> {
 /// A URL that does not parse or a database that cannot be reached, as sea-orm reports it.
 fn connection_error(err: sqlx::Error) -> DbErr {
     DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err)))
+}
+
+/// The type of every column that holds a secret: a password or code hash, a refresh token's
+/// hash, private key material. sea-orm derives `Debug` for each table's `ActiveModel` with no
+/// way to leave a field out, so the column's own `Debug` keeps the value out of any log line
+/// that prints a row or a change set (a hash of six digits, or of a weak password, gives the
+/// secret away).
+#[derive(Clone, PartialEq, Eq, DeriveValueType)]
+pub struct SecretText(String);
+
+impl SecretText {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for SecretText {
+    fn from(value: String) -> Self {
+        SecretText(value)
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a

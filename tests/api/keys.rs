@@ -121,7 +121,7 @@ async fn current_private_key(app: &TestApp) -> (String, Vec<u8>) {
         .await
         .unwrap()
         .unwrap();
-    (key.kid, STANDARD.decode(key.private_key).unwrap())
+    (key.kid, STANDARD.decode(key.private_key.expose()).unwrap())
 }
 
 async fn every_algorithm_is_verified_by_standard_libraries(db: Db, algorithm: SigningAlgorithm) {
