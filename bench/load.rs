@@ -70,7 +70,7 @@ async fn seed(count: usize) {
         let inserted = users::Entity::insert(users::ActiveModel {
             id: Set(id),
             email: Set(email(n)),
-            password_hash: Set(hash.clone()),
+            password_hash: Set(hash.clone().into()),
             first_name: Set("Load".into()),
             last_name: Set("Test".into()),
             phone_number: Set(None),

@@ -153,16 +153,18 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        // A missing content type is taken as JSON; any other type that is not JSON is refused.
+        // Only a declared JSON body is read, a missing content type included: a browser sends
+        // a cross-site form or `text/plain` POST (or one with no content type) without a CORS
+        // preflight, so parsing such a body would let any web page drive the API.
         match request
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|value| value.to_str().ok())
         {
-            Some(content_type) if !is_json(content_type) => {
-                Err(ApiError::new(ErrorCode::UnsupportedMediaType).into())
+            Some(content_type) if is_json(content_type) => {
+                <Self as ParsePayload>::from_request(request, body).await
             }
-            _ => <Self as ParsePayload>::from_request(request, body).await,
+            _ => Err(ApiError::new(ErrorCode::UnsupportedMediaType).into()),
         }
     }
 }

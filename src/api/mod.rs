@@ -11,13 +11,14 @@ pub mod password_reset;
 pub mod registration;
 pub mod service;
 pub mod sessions;
+mod swagger_ui;
 pub mod tokens;
 
 use std::{sync::Arc, time::Instant};
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get,
-    http::{HeaderValue, Method, header},
+    http::{HeaderMap, HeaderValue, Method, header},
     middleware::Cors,
 };
 use poem_openapi::{OpenApiService, Tags};
@@ -86,7 +87,10 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
         get(fixed("application/json; charset=utf-8", document)),
     );
     let surface = Surface {
-        swagger_ui: get(fixed("text/html; charset=utf-8", swagger_ui)),
+        swagger_ui: get(swagger_ui::page(
+            swagger_ui,
+            &origin_of(&state.config.public_url),
+        )),
         routes,
     };
     let surface = if state.config.cors_origins.is_empty() {
@@ -125,11 +129,7 @@ pub fn metrics_endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response
 /// service's own origin is always admitted: browsers send `Origin` on same-origin POSTs too,
 /// and Swagger UI must keep working.
 fn cors(origins: &[String], public_url: &str) -> Cors {
-    let own_origin = public_url
-        .splitn(4, '/')
-        .take(3)
-        .collect::<Vec<_>>()
-        .join("/");
+    let own_origin = origin_of(public_url);
     Cors::new()
         .allow_origins(
             origins
@@ -147,6 +147,11 @@ fn cors(origins: &[String], public_url: &str) -> Cors {
         .allow_headers(["authorization", "content-type", "x-request-id"])
         .expose_headers(["x-request-id", "retry-after"])
         .max_age(600)
+}
+
+/// The origin (`scheme://host[:port]`) of a URL such as `AUTHGATE_PUBLIC_URL`.
+fn origin_of(url: &str) -> String {
+    url.splitn(4, '/').take(3).collect::<Vec<_>>().join("/")
 }
 
 /// What the middleware needs besides the request.
@@ -281,6 +286,12 @@ async fn respond<E: Endpoint>(
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    // With CORS on, whether `Access-Control-Allow-Origin` is sent depends on `Origin`: a
+    // shared cache must key on it, or it replays one origin's answer (the JWKS is
+    // `Cache-Control: public`) to another, or an answer without the header to an allowed one.
+    if !context.state.config.cors_origins.is_empty() {
+        vary_on_origin(headers);
+    }
     let latency = started.elapsed().as_secs_f64();
     let status = response.status().as_u16();
     // Made-up methods would each add a time series on a public endpoint.
@@ -306,4 +317,56 @@ async fn respond<E: Endpoint>(
         "request"
     );
     response
+}
+
+/// Adds `Origin` to `Vary`, merged into one value with what is already there.
+fn vary_on_origin(headers: &mut HeaderMap) {
+    let mut names: Vec<String> = headers
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .collect();
+    if names
+        .iter()
+        .any(|name| name == "*" || name.eq_ignore_ascii_case("origin"))
+    {
+        return;
+    }
+    names.push("Origin".into());
+    if let Ok(value) = HeaderValue::from_str(&names.join(", ")) {
+        headers.insert(header::VARY, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vary_after(existing: &[&'static str]) -> Vec<String> {
+        let mut headers = HeaderMap::new();
+        for value in existing {
+            headers.append(header::VARY, HeaderValue::from_static(value));
+        }
+        vary_on_origin(&mut headers);
+        headers
+            .get_all(header::VARY)
+            .iter()
+            .map(|value| value.to_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn origin_is_merged_into_vary() {
+        assert_eq!(vary_after(&[]), ["Origin"]);
+        assert_eq!(
+            vary_after(&["Accept-Encoding", "Accept"]),
+            ["Accept-Encoding, Accept, Origin"]
+        );
+        assert_eq!(vary_after(&["accept, origin"]), ["accept, origin"]);
+        assert_eq!(vary_after(&["*"]), ["*"]);
+    }
 }

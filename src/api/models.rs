@@ -1,7 +1,7 @@
 //! What several operations share: a plain confirmation, and who the caller is as far as the
 //! network tells.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use ipnet::IpNet;
 use poem::Request;
@@ -58,13 +58,27 @@ fn client_ip(peer: IpAddr, forwarded_for: &str, trusted_proxies: &[IpNet]) -> Ip
         .map(str::trim)
         .filter(|hop| !hop.is_empty())
     {
-        let Ok(ip) = hop.parse::<IpAddr>() else { break };
+        let Some(ip) = parse_hop(hop) else { break };
         client = ip;
         if !trusted(&ip) {
             break;
         }
     }
     client
+}
+
+/// One `X-Forwarded-For` hop as a canonical address. A dual-stack proxy writes an IPv4 client
+/// as `::ffff:a.b.c.d`: left mapped, every IPv4 client would fall into the one IPv6 /64 that
+/// per-IP limits count, and one abuser could lock them all out. Some proxies add the client's
+/// port (`1.2.3.4:5678`, `[2001:db8::1]:443`); an unparsed hop would stop the walk at the
+/// proxy, and every client behind it would share the proxy's limit.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let bracketed = || hop.strip_prefix('[')?.strip_suffix(']')?.parse().ok();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|socket| socket.ip()))
+        .or_else(bracketed)
+        .map(|ip| ip.to_canonical())
 }
 
 #[cfg(test)]
@@ -96,6 +110,28 @@ mod tests {
             "203.0.113.9"
         );
         assert_eq!(client_ip(peer, "garbage", &nets(&["10.0.0.0/8"])), peer);
+        assert_eq!(client_ip(peer, "1.2.3.4:", &nets(&["10.0.0.0/8"])), peer);
         assert_eq!(client_ip(peer, "", &nets(&["10.0.0.0/8"])), peer);
+    }
+
+    #[test]
+    fn forwarded_for_hops_are_canonical_with_or_without_a_port() {
+        let peer: IpAddr = "10.0.0.5".parse().unwrap();
+        let trusted = nets(&["10.0.0.0/8"]);
+        for (hop, client) in [
+            ("::ffff:203.0.113.5", "203.0.113.5"),
+            ("203.0.113.5:5678", "203.0.113.5"),
+            ("[::ffff:203.0.113.5]:443", "203.0.113.5"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::1]", "2001:db8::1"),
+            ("2001:db8::1", "2001:db8::1"),
+        ] {
+            assert_eq!(client_ip(peer, hop, &trusted).to_string(), client, "{hop}");
+        }
+        // A mapped hop of a trusted proxy is skipped like its plain form.
+        assert_eq!(
+            client_ip(peer, "203.0.113.9, ::ffff:10.0.0.7", &trusted).to_string(),
+            "203.0.113.9"
+        );
     }
 }

@@ -23,7 +23,7 @@ use crate::{
     clock::{Clock, delta, seconds_until},
     config::Config,
     mail::{Mail, templates},
-    store::{self, codes, users},
+    store::{self, SecretText, codes, users},
     vault::Vault,
 };
 
@@ -145,7 +145,7 @@ impl Codes {
             email: email.to_string(),
             purpose: purpose.as_str().to_string(),
             user_id: recipient,
-            code_hash: code_hash.clone(),
+            code_hash: code_hash.clone().map(Into::into),
             attempts: 0,
             created_at: now,
             expires_at: now + delta(self.ttl),
@@ -245,8 +245,11 @@ impl Codes {
         }
         let usable = row.consumed_at.is_none() && now < row.expires_at;
         let stored_hash = row.code_hash.clone().filter(|_| usable);
-        let matches = |hash: &String| {
-            offered.is_some_and(|code| self.vault.mac_matches(row.id.as_bytes(), code.trim(), hash))
+        let matches = |hash: &SecretText| {
+            offered.is_some_and(|code| {
+                self.vault
+                    .mac_matches(row.id.as_bytes(), code.trim(), hash.expose())
+            })
         };
         let Some(stored_hash) = stored_hash.filter(matches) else {
             // Every miss counts, whatever the reason; the count is committed even though the
@@ -255,7 +258,7 @@ impl Codes {
             txn.commit().await?;
             return Err(AuthError::InvalidOtp);
         };
-        if consume && !codes::consume(&txn, row.id, &stored_hash, now).await? {
+        if consume && !codes::consume(&txn, row.id, stored_hash.expose(), now).await? {
             return Err(AuthError::InvalidOtp);
         }
         Ok((txn, row.user_id))

@@ -209,7 +209,7 @@ impl Me {
         let verification = match &current {
             Some(current) => {
                 self.passwords
-                    .verify(current, Some(&stored.password_hash))
+                    .verify(current, Some(stored.password_hash.expose()))
                     .await?
             }
             None => Verification::Mismatch,

@@ -229,7 +229,7 @@ impl Registration {
         let password_holds = match (&proven_hash, &user) {
             (None, Some(user)) => user.registrations <= 1,
             (None, None) => true,
-            (Some(proven), Some(user)) => proven.as_ref() == Some(&user.password_hash),
+            (Some(proven), Some(user)) => proven.as_deref() == Some(user.password_hash.expose()),
             (Some(_), None) => false,
         };
         let offered = password_holds.then_some(code);
@@ -268,13 +268,13 @@ impl Registration {
         let matched = match Password::for_login(sent.to_string()) {
             Some(password) => {
                 self.passwords
-                    .verify(&password, Some(&user.password_hash))
+                    .verify(&password, Some(user.password_hash.expose()))
                     .await?
                     != Verification::Mismatch
             }
             None => false,
         };
-        Ok(matched.then(|| user.password_hash.clone()))
+        Ok(matched.then(|| user.password_hash.expose().to_string()))
     }
 
     /// Mails a new code of the asked kind if the address has an account it can serve, and

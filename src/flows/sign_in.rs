@@ -87,7 +87,7 @@ impl SignIn {
         // No password over the size limit was ever accepted, so none can match.
         let verification = match Password::for_login(request.password) {
             Some(password) => {
-                let stored = user.as_ref().map(|user| user.password_hash.as_str());
+                let stored = user.as_ref().map(|user| user.password_hash.expose());
                 Some((self.passwords.verify(&password, stored).await?, password))
             }
             None => None,

@@ -9,6 +9,8 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 
+use super::SecretText;
+
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "one_time_codes")]
 pub struct Model {
@@ -19,7 +21,7 @@ pub struct Model {
     pub user_id: Option<Uuid>,
     /// `None` for an address without an eligible account: the row then only carries the
     /// resend cooldown (and, for guesses, the attempt count).
-    pub code_hash: Option<String>,
+    pub code_hash: Option<SecretText>,
     pub attempts: i32,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
@@ -129,4 +131,24 @@ pub async fn is_live(
         .one(conn)
         .await?;
     Ok(found.is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sea-orm derives `Debug` for `ActiveModel`; a change set printed by accident (in an
+    /// error or a trace) must not carry the code hash into a log.
+    #[test]
+    fn active_model_debug_hides_code_hash() {
+        let row = ActiveModel {
+            code_hash: Set(Some(String::from("b64-of-an-hmac-of-six-digits").into())),
+            ..Default::default()
+        };
+
+        let printed = format!("{row:?}");
+
+        assert!(!printed.contains("six-digits"), "{printed}");
+        assert!(printed.contains("code_hash"), "{printed}");
+    }
 }

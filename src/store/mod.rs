@@ -12,38 +12,96 @@ pub mod sessions;
 pub mod signing_keys;
 pub mod users;
 
-use std::time::Duration;
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
-    sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode},
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, DeriveValueType, RuntimeErr,
+    SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
+    TransactionTrait,
+    sqlx::{
+        self, ConnectOptions, Database,
+        pool::PoolOptions,
+        postgres::PgConnectOptions,
+        sqlite::{SqliteConnectOptions, SqliteJournalMode},
+    },
 };
 
+/// How long opening a connection, or waiting for a free one, may take.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Opens the pool and, for a SQLite file, creates the folder it lives in.
+///
+/// The pool is built with sqlx from the parsed URL and handed to sea-orm, rather than through
+/// `sea_orm::Database::connect`: that function runs in a tracing span that records its
+/// options, URL and password included, so `RUST_LOG=trace` (or debug) would print the
+/// database password.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    let mut options = ConnectOptions::new(url);
-    options
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
     if url.starts_with("sqlite:") {
         create_sqlite_folder(url)?;
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(connection_error)?
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(POOL_TIMEOUT)
+            .foreign_keys(true)
+            .disable_statement_logging();
         // SQLite allows one writer at a time and fails, rather than waits, when a read
         // transaction has to upgrade to a write under another writer. One connection per
         // process makes every transaction serial, which is both correct and fast enough for
         // the embedded default; production runs on PostgreSQL.
-        options.max_connections(1).min_connections(1);
-        options.map_sqlx_sqlite_opts(|opts: SqliteConnectOptions| {
-            opts.journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(5))
-                .foreign_keys(true)
-        });
+        let pool = pool_options(1)
+            .connect_with(options)
+            .await
+            .map_err(connection_error)?;
+        Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
     } else {
-        options.max_connections(16).min_connections(1);
+        let options = PgConnectOptions::from_str(url)
+            .map_err(connection_error)?
+            .disable_statement_logging();
+        let pool = pool_options(16)
+            .connect_with(options)
+            .await
+            .map_err(connection_error)?;
+        Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
     }
-    Database::connect(options).await
+}
+
+fn pool_options<DB: Database>(max_connections: u32) -> PoolOptions<DB> {
+    PoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(POOL_TIMEOUT)
+}
+
+/// A URL that does not parse or a database that cannot be reached, as sea-orm reports it.
+fn connection_error(err: sqlx::Error) -> DbErr {
+    DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err)))
+}
+
+/// The type of every column that holds a secret: a password or code hash, a refresh token's
+/// hash, private key material. sea-orm derives `Debug` for each table's `ActiveModel` with no
+/// way to leave a field out, so the column's own `Debug` keeps the value out of any log line
+/// that prints a row or a change set (a hash of six digits, or of a weak password, gives the
+/// secret away).
+#[derive(Clone, PartialEq, Eq, DeriveValueType)]
+pub struct SecretText(String);
+
+impl SecretText {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for SecretText {
+    fn from(value: String) -> Self {
+        SecretText(value)
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
 }
 
 /// Starts a transaction. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`): a

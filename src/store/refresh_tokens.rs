@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, entity::prelude::*, sea_query::Expr};
 
-use super::sessions;
+use super::{SecretText, sessions};
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "refresh_tokens")]
@@ -14,7 +14,7 @@ pub struct Model {
     pub session_id: Uuid,
     /// SHA-256 of the token, base64url: the token itself is never stored.
     #[sea_orm(unique)]
-    pub token_hash: String,
+    pub token_hash: SecretText,
     pub created_at: DateTimeUtc,
     pub expires_at: DateTimeUtc,
     /// When the token was exchanged for a new one; `None` while it is the live token.
@@ -72,7 +72,7 @@ pub async fn insert(
     Entity::insert(ActiveModel {
         id: Set(Uuid::new_v4()),
         session_id: Set(token.session_id),
-        token_hash: Set(token.token_hash),
+        token_hash: Set(token.token_hash.into()),
         created_at: Set(now),
         expires_at: Set(token.expires_at),
         rotated_at: Set(None),
@@ -147,4 +147,24 @@ pub async fn mark_rotated(
         .exec(conn)
         .await?;
     Ok(result.rows_affected == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sea-orm derives `Debug` for `ActiveModel`; a change set printed by accident (in an
+    /// error or a trace) must not carry the token hash into a log.
+    #[test]
+    fn active_model_debug_hides_token_hash() {
+        let row = ActiveModel {
+            token_hash: Set(String::from("b64-of-a-token-hash").into()),
+            ..Default::default()
+        };
+
+        let printed = format!("{row:?}");
+
+        assert!(!printed.contains("token-hash"), "{printed}");
+        assert!(printed.contains("token_hash"), "{printed}");
+    }
 }

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveValue::Set, Condition, QueryOrder, entity::prelude::*, sea_query::Expr};
 
+use super::SecretText;
+
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "signing_keys")]
 pub struct Model {
@@ -10,7 +12,7 @@ pub struct Model {
     pub kid: String,
     pub algorithm: String,
     /// PKCS#8 DER, base64. Shared through the database so every instance signs alike.
-    pub private_key: String,
+    pub private_key: SecretText,
     /// The public JWK as JSON, exactly as published.
     pub public_jwk: String,
     pub created_at: DateTimeUtc,
@@ -76,7 +78,7 @@ pub async fn insert(
     Entity::insert(ActiveModel {
         kid: Set(key.kid),
         algorithm: Set(key.algorithm),
-        private_key: Set(key.private_key),
+        private_key: Set(key.private_key.into()),
         public_jwk: Set(key.public_jwk),
         created_at: Set(now),
         retired_at: Set(None),
@@ -109,4 +111,24 @@ pub async fn all(conn: &impl ConnectionTrait) -> Result<Vec<Model>, DbErr> {
         .order_by_desc(Column::CreatedAt)
         .all(conn)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sea-orm derives `Debug` for `ActiveModel`; a change set printed by accident (in an
+    /// error or a trace) must not carry the private key into a log.
+    #[test]
+    fn active_model_debug_hides_private_key() {
+        let row = ActiveModel {
+            private_key: Set(String::from("MC4CAQAwBQYDK2VwBCIEIPrivateKeyMaterial").into()),
+            ..Default::default()
+        };
+
+        let printed = format!("{row:?}");
+
+        assert!(!printed.contains("PrivateKeyMaterial"), "{printed}");
+        assert!(printed.contains("private_key"), "{printed}");
+    }
 }

@@ -7,7 +7,7 @@ use sea_orm::{
     entity::prelude::*,
 };
 
-use super::profiles;
+use super::{SecretText, profiles};
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -16,7 +16,7 @@ pub struct Model {
     pub id: Uuid,
     #[sea_orm(unique)]
     pub email: String,
-    pub password_hash: String,
+    pub password_hash: SecretText,
     pub first_name: String,
     pub last_name: String,
     pub phone_number: Option<String>,
@@ -150,7 +150,7 @@ fn registration_changes(registration: Registration, now: DateTime<Utc>) -> Activ
     ActiveModel {
         id: NotSet,
         email: Set(registration.email),
-        password_hash: Set(registration.password_hash),
+        password_hash: Set(registration.password_hash.into()),
         first_name: Set(registration.first_name),
         last_name: Set(registration.last_name),
         phone_number: Set(registration.phone_number),
@@ -187,7 +187,7 @@ pub async fn record_login(
     ActiveModel {
         id: Set(id),
         last_login_at: Set(Some(now)),
-        password_hash: upgraded_hash.map_or(NotSet, Set),
+        password_hash: upgraded_hash.map_or(NotSet, |hash| Set(hash.into())),
         ..Default::default()
     }
     .update(conn)
@@ -204,7 +204,7 @@ pub async fn set_password(
 ) -> Result<Model, DbErr> {
     ActiveModel {
         id: Set(id),
-        password_hash: Set(password_hash),
+        password_hash: Set(password_hash.into()),
         is_verified: if verified { Set(true) } else { NotSet },
         updated_at: Set(now),
         ..Default::default()
@@ -237,4 +237,24 @@ pub async fn update_names(
     }
     .update(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// sea-orm derives `Debug` for `ActiveModel`; a change set printed by accident (in an
+    /// error or a trace) must not carry the password hash into a log.
+    #[test]
+    fn active_model_debug_hides_password_hash() {
+        let row = ActiveModel {
+            password_hash: Set(String::from("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA").into()),
+            ..Default::default()
+        };
+
+        let printed = format!("{row:?}");
+
+        assert!(!printed.contains("aGFzaA"), "{printed}");
+        assert!(printed.contains("password_hash"), "{printed}");
+    }
 }

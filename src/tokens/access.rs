@@ -6,6 +6,7 @@
 
 use std::{sync::Arc, time::Duration};
 
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -54,6 +55,8 @@ pub enum TokenRejected {
     Malformed,
     #[error("the token is not an access token")]
     WrongType,
+    #[error("the header names critical extensions (crit)")]
+    CriticalExtension,
     #[error("no key with this kid")]
     UnknownKey,
     #[error("bad signature, issuer, audience or claims")]
@@ -115,6 +118,9 @@ impl AccessTokens {
 
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejected> {
         let header = decode_header(token).map_err(|_| TokenRejected::Malformed)?;
+        if has_crit(token)? {
+            return Err(TokenRejected::CriticalExtension);
+        }
         let typ = header
             .typ
             .as_deref()
@@ -145,4 +151,20 @@ impl AccessTokens {
         }
         Ok(claims)
     }
+}
+
+/// Whether the protected header has a `crit` member, whatever its value. A recipient must
+/// reject a JWS whose `crit` names an extension it does not understand (RFC 7515 §4.1.11),
+/// and this verifier understands none: honouring a token that says "this header changes how
+/// I must be checked" without doing so is how unencoded payloads (`b64`) and other
+/// extensions get verified wrongly. jsonwebtoken parses `crit` but never acts on it, and reads
+/// `"crit": null` as absent, so the header segment is read here as plain JSON.
+fn has_crit(token: &str) -> Result<bool, TokenRejected> {
+    let segment = token.split('.').next().unwrap_or_default();
+    let json = URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| TokenRejected::Malformed)?;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&json).map_err(|_| TokenRejected::Malformed)?;
+    Ok(header.contains_key("crit"))
 }

@@ -333,7 +333,7 @@ fn load_key(row: signing_keys::Model) -> Result<LoadedKey, AuthError> {
         .parse()
         .map_err(|_| broken("unknown algorithm"))?;
     let private_der = STANDARD
-        .decode(&row.private_key)
+        .decode(row.private_key.expose())
         .map_err(|_| broken("private key is not base64"))?;
     let public_jwk: Value = serde_json::from_str(&row.public_jwk).map_err(|_| broken("bad JWK"))?;
     let member = |name: &str| {

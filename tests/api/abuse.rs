@@ -212,6 +212,35 @@ db_tests! {
         assert_eq!(current["ip"], "203.0.113.9");
     }
 
+    async fn forwarded_for_hops_are_canonical_and_may_carry_ports(db: Db) {
+        let app = TestApp::spawn_with(db, |config| {
+            trusting_loopback(config);
+            config.limits = Limits { login_ip: limit(2, 60), ..Limits::OFF };
+        })
+        .await;
+        app.verified_user("jane@example.com").await;
+
+        // A dual-stack proxy writes IPv4 clients as IPv4-mapped IPv6 addresses.
+        let first = login_from(&app, "::ffff:203.0.113.5", "jane@example.com", PASSWORD).await;
+        login_from(&app, "::ffff:203.0.113.5", "jane@example.com", "wrong password").await.expect(401, None);
+        let neighbour = login_from(&app, "::ffff:203.0.113.6", "jane@example.com", PASSWORD).await;
+        let ported_v4 = login_from(&app, "203.0.113.7:5678", "jane@example.com", PASSWORD).await;
+        let ported_v6 = login_from(&app, "[2001:db8::1]:443", "jane@example.com", PASSWORD).await;
+
+        first.expect(200, None);
+        neighbour.expect(200, None);
+        assert_rate_limited(&login_from(&app, "::ffff:203.0.113.5", "jane@example.com", PASSWORD).await, 60);
+        let sessions = app.get("/auth/sessions", first.body["access"].as_str()).await.body;
+        let mut ips: Vec<&str> = sessions.as_array().unwrap().iter().filter_map(|s| s["ip"].as_str()).collect();
+        ips.sort();
+        assert_eq!(ips, ["127.0.0.1", "2001:db8::1", "203.0.113.5", "203.0.113.6", "203.0.113.7"]);
+        assert_eq!(ported_v4.status, 200);
+        assert_eq!(ported_v6.status, 200);
+        let rows = audit_rows(&app).await;
+        let failure = rows.iter().find(|row| row["action"] == "login" && row["outcome"] == "failure").unwrap();
+        assert_eq!(failure["ip"], "203.0.113.5");
+    }
+
     async fn instances_on_one_database_count_together(db: Db) {
         let limits = |config: &mut authgate::config::Config| {
             config.limits = Limits { login_ip: limit(2, 60), ..Limits::OFF };

@@ -67,6 +67,22 @@ db_tests! {
         assert_eq!(app.count("users").await, 0);
     }
 
+    async fn bodies_without_a_content_type_get_415(db: Db) {
+        let app = TestApp::spawn(db).await;
+        // What a cross-site "simple" request can send: a body, but no application/json.
+        let untyped = |path: &str, body: Value| {
+            app.client.post(format!("{}{path}", app.base)).body(body.to_string()).send()
+        };
+
+        let register = untyped("/auth/register", json!({"email": "jane@example.com", "password": PASSWORD, "password2": PASSWORD})).await.unwrap();
+        let login = untyped("/auth/login", json!({"email": "jane@example.com", "password": PASSWORD})).await.unwrap();
+
+        assert_error_shape(&Reply::read(register).await, 415, "unsupported_media_type");
+        assert_error_shape(&Reply::read(login).await, 415, "unsupported_media_type");
+        assert_eq!(app.count("users").await, 0);
+        assert!(app.mail.all().is_empty());
+    }
+
     async fn bodies_over_64_kib_get_413(db: Db) {
         let app = TestApp::spawn(db).await;
         let huge = json!({"email": "jane@example.com", "password": "x".repeat(70 * 1024), "password2": "x"});
@@ -181,4 +197,80 @@ db_tests! {
             assert!(!everything.contains(secret), "{secret} leaked");
         }
     }
+}
+
+/// The hashes a CSP must list to admit every inline `<tag>` element of `html`: an element's
+/// content runs to its end tag, whatever it contains (the script bundle quotes `<script`).
+fn inline_hashes(html: &str, tag: &str) -> Vec<String> {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    use sha2::{Digest, Sha256};
+    let mut hashes = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find(&format!("<{tag}")) {
+        let element = &rest[start..];
+        let Some(content) = element.find('>').map(|end| &element[end + 1..]) else {
+            break;
+        };
+        let Some(length) = content.find(&format!("</{tag}>")) else {
+            break;
+        };
+        hashes.push(format!(
+            "'sha256-{}'",
+            STANDARD.encode(Sha256::digest(&content[..length]))
+        ));
+        rest = &content[length..];
+    }
+    hashes
+}
+
+/// §9: Swagger UI's page cannot be framed (clickjacking the Authorize dialog) and runs only
+/// its own inline script and style, named by hash.
+#[tokio::test]
+async fn the_swagger_ui_page_has_a_content_security_policy() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+
+    let page = app
+        .client
+        .get(format!("{}/", app.base))
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let html = page.text().await.unwrap();
+    let directive = |name: &str| {
+        policy
+            .split(';')
+            .map(str::trim)
+            .find_map(|directive| directive.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in {policy}"))
+            .split(' ')
+            .map(str::to_string)
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(directive("frame-ancestors"), ["'none'"]);
+    assert_eq!(directive("default-src"), ["'none'"]);
+    let (scripts, styles) = (
+        inline_hashes(&html, "script"),
+        inline_hashes(&html, "style"),
+    );
+    assert_eq!(scripts.len(), 2, "the bundle and the start-up script");
+    assert_eq!(styles.len(), 1);
+    for hash in &scripts {
+        assert!(
+            directive("script-src").contains(hash),
+            "{hash} missing from {policy}"
+        );
+    }
+    for hash in &styles {
+        assert!(
+            directive("style-src").contains(hash),
+            "{hash} missing from {policy}"
+        );
+    }
+    assert!(!directive("script-src").contains(&"'unsafe-inline'".to_string()));
 }

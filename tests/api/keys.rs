@@ -8,7 +8,10 @@ use std::{
 };
 
 use authgate::{config::SigningAlgorithm, store::signing_keys};
-use base64::{Engine, engine::general_purpose::STANDARD};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, jwk::Jwk};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -118,7 +121,7 @@ async fn current_private_key(app: &TestApp) -> (String, Vec<u8>) {
         .await
         .unwrap()
         .unwrap();
-    (key.kid, STANDARD.decode(key.private_key).unwrap())
+    (key.kid, STANDARD.decode(key.private_key.expose()).unwrap())
 }
 
 async fn every_algorithm_is_verified_by_standard_libraries(db: Db, algorithm: SigningAlgorithm) {
@@ -287,6 +290,34 @@ db_tests! {
         app.get("/auth/me", Some(&control)).await.expect(200, None);
         for token in forged {
             app.get("/auth/me", Some(&token)).await.expect(401, Some("unauthorized"));
+        }
+    }
+
+    async fn tokens_with_critical_header_extensions_are_refused(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let signed_in = app.verified_user("jane@example.com").await;
+        let claims = claims_of(signed_in["access"].as_str().unwrap());
+        let (kid, private_der) = current_private_key(&app).await;
+        let real_key = EncodingKey::from_ed_der(&private_der);
+        // Signed by hand: the header is exactly what is written here.
+        let sign = |header: &Value| {
+            let message = format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+            let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &real_key, jsonwebtoken::Algorithm::EdDSA).unwrap();
+            format!("{message}.{signature}")
+        };
+        let header = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": kid});
+        let with_crit = |crit: Value| {
+            let mut header = header.clone();
+            header["crit"] = crit;
+            sign(&header)
+        };
+
+        app.get("/auth/me", Some(&sign(&header))).await.expect(200, None);
+        // RFC 7515 §4.1.11: extensions named in `crit` must be understood, and we understand none.
+        for token in [with_crit(json!(["exp"])), with_crit(json!(["b64"])), with_crit(Value::Null)] {
+            let reply = app.get("/auth/me", Some(&token)).await;
+            reply.expect(401, Some("unauthorized"));
+            assert_eq!(reply.header("www-authenticate"), Some("Bearer"));
         }
     }
 }

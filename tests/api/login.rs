@@ -107,4 +107,6 @@ async fn stored_hash(app: &TestApp) -> String {
         .unwrap()
         .unwrap()
         .password_hash
+        .expose()
+        .to_string()
 }

@@ -105,6 +105,59 @@ async fn no_cors_unless_configured() {
             .get("access-control-allow-origin")
             .is_none()
     );
+    assert!(response.headers().get("vary").is_none());
+}
+
+/// §9: with CORS on, every answer varies by `Origin`, so a shared cache never replays one
+/// origin's answer (the JWKS is `Cache-Control: public`) to another.
+#[tokio::test]
+async fn with_cors_every_response_varies_by_origin() {
+    let app = TestApp::spawn_with(Db::Sqlite, |config| {
+        config.cors_origins = vec!["https://app.example.com".into()]
+    })
+    .await;
+    let get = |path: &str, origin: Option<&'static str>| {
+        let request = app.client.get(format!("{}{path}", app.base));
+        match origin {
+            Some(origin) => request.header("origin", origin),
+            None => request,
+        }
+        .send()
+    };
+
+    let responses = [
+        get("/.well-known/jwks.json", Some("https://app.example.com"))
+            .await
+            .unwrap(),
+        get("/.well-known/jwks.json", None).await.unwrap(),
+        get("/health", Some("https://evil.example.com"))
+            .await
+            .unwrap(),
+        get("/nowhere", None).await.unwrap(),
+        app.client
+            .request(reqwest::Method::OPTIONS, format!("{}/auth/login", app.base))
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .unwrap(),
+    ];
+
+    assert!(
+        responses[0].headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("public")
+    );
+    for response in &responses {
+        let vary: Vec<&str> = response
+            .headers()
+            .get_all("vary")
+            .iter()
+            .map(|value| value.to_str().unwrap())
+            .collect();
+        assert_eq!(vary, ["Origin"], "{} {}", response.url(), response.status());
+    }
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {
@@ -225,6 +278,20 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A connection to the binary on `port` once it listens (it has up to 20 s to start).
+fn wait_until_listening(port: u16) -> TcpStream {
+    let started = Instant::now();
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => return stream,
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(err) => panic!("authgate did not start: {err}"),
+        }
+    }
+}
+
 /// SIGTERM with a request in flight: the request completes, the process exits 0, and every
 /// log line on the way is one JSON object without secrets.
 #[test]
@@ -246,16 +313,7 @@ fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    let mut stream = loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(stream) => break stream,
-            Err(_) if started.elapsed() < Duration::from_secs(20) => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            Err(err) => panic!("authgate did not start: {err}"),
-        }
-    };
+    let mut stream = wait_until_listening(port);
     let body = json!({"email": "jane@example.com", "password": "a secret password"}).to_string();
     let head = format!(
         "POST /auth/login HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
@@ -299,5 +357,82 @@ fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
         .expect("an access log line");
     for field in ["method", "status", "latency_ms", "request_id", "client_ip"] {
         assert!(!access[field].is_null(), "{field} missing from {access}");
+    }
+}
+
+/// `TEST_DATABASE_URL` with a password in it: the one it has, or a made-up one that trust
+/// authentication ignores. Returns the URL and the password.
+fn with_password(url: &str) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, host) = rest.split_once('@').unwrap_or(("postgres", rest));
+    match userinfo.split_once(':') {
+        Some((_, password)) => (url.to_string(), password.to_string()),
+        None => (
+            format!("{scheme}://{userinfo}:s3cret-pw@{host}"),
+            "s3cret-pw".to_string(),
+        ),
+    }
+}
+
+/// §9: at the most verbose level, through start-up, a request that mails and shutdown, no log
+/// line carries the database or the SMTP password.
+#[tokio::test]
+async fn trace_logs_carry_no_database_or_smtp_password() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (database_url, database_password) = match Db::postgres() {
+        Some(db) => with_password(&db.fresh_url(&scratch).await),
+        None => {
+            eprintln!("TEST_DATABASE_URL is not set: only the SMTP password is checked");
+            let url = format!("sqlite://{}/authgate.db?mode=rwc", scratch.path().display());
+            (url, "s3cret-pw".to_string())
+        }
+    };
+    let smtp_password = "smtp-s3cret";
+    let port = free_port();
+    let (stdout, stderr) = (scratch.path().join("stdout"), scratch.path().join("stderr"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_authgate"))
+        .env("AUTHGATE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("AUTHGATE_METRICS_LISTEN", "off")
+        .env("DATABASE_URL", &database_url)
+        .env(
+            "AUTHGATE_MAIL",
+            format!("smtp://mailer:{smtp_password}@127.0.0.1:1"),
+        )
+        .env("AUTHGATE_ARGON2", "m=64,t=1,p=1")
+        .env("RUST_LOG", "trace")
+        // Files, not pipes: trace output would fill a pipe and stall the process.
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    drop(wait_until_listening(port));
+
+    // A mail to an unreachable server: the worker's failure is logged too.
+    let registered = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/auth/register"))
+        .json(&json!({"email": "jane@example.com", "password": PASSWORD, "password2": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    // The outbox worker tries the unreachable server at once; give it time to fail.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+
+    assert_eq!(registered.status(), 201);
+    assert!(status.success(), "exit status {status:?}");
+    let logs =
+        std::fs::read_to_string(&stderr).unwrap() + &std::fs::read_to_string(&stdout).unwrap();
+    assert!(logs.contains("TRACE"), "trace logging was on");
+    for password in [database_password.as_str(), smtp_password] {
+        let leaks: Vec<&str> = logs
+            .lines()
+            .filter(|line| line.contains(password))
+            .take(3)
+            .collect();
+        assert!(leaks.is_empty(), "{password} logged:\n{}", leaks.join("\n"));
     }
 }
