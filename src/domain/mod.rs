@@ -12,6 +12,7 @@ pub mod hashing;
 pub mod limits;
 pub mod password;
 pub mod password_reset;
+pub mod pictures;
 pub mod profile;
 pub mod registration;
 pub mod sessions;
