@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod parts;
 pub mod password_policy;
 pub mod passwords;
+pub mod pictures;
 pub mod profile_schema;
 pub mod recovery_codes;
 pub mod sessions;
