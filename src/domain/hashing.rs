@@ -5,22 +5,18 @@
 //! many as the cores can finish in [`TARGET_QUEUE_SECONDS`]; past that the caller is told
 //! to come back (`Overloaded`) at once instead of queueing without bound.
 
-use std::{
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Instant,
-};
+use std::time::Instant;
 
+use super::{
+    blocking_pool::{BlockingPool, PoolError},
+    error::AuthError,
+    password_policy::Password,
+};
+use crate::config::Argon2Params;
 use argon2::{
     Algorithm, Argon2, Params, Version,
     password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash},
 };
-use tokio::sync::Semaphore;
-
-use super::{error::AuthError, password_policy::Password};
-use crate::config::Argon2Params;
 
 /// How long the queue may take to drain before new work is refused.
 const TARGET_QUEUE_SECONDS: f64 = 3.0;
@@ -29,10 +25,7 @@ const QUEUE_BOUNDS: (usize, usize) = (4, 4096);
 
 pub struct HashingPool {
     params: Params,
-    workers: Arc<Semaphore>,
-    admitted: Arc<AtomicUsize>,
-    running: Arc<AtomicUsize>,
-    capacity: usize,
+    pool: BlockingPool,
     /// Verified for logins of unknown emails, so they cost what a real check costs.
     dummy_hash: String,
 }
@@ -53,7 +46,7 @@ impl HashingPool {
             .map_err(|err| {
                 AuthError::internal_from("argon2 rejects its parameters", err.to_string())
             })?;
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = BlockingPool::workers();
         let started = Instant::now();
         let dummy_hash = hash_blocking(&params, "not a real password, never matches")?;
         let seconds_per_hash = started.elapsed().as_secs_f64().max(1e-4);
@@ -61,10 +54,7 @@ impl HashingPool {
         let queue = queue.clamp(QUEUE_BOUNDS.0, QUEUE_BOUNDS.1);
         Ok(HashingPool {
             params,
-            workers: Arc::new(Semaphore::new(workers)),
-            admitted: Arc::new(AtomicUsize::new(0)),
-            running: Arc::new(AtomicUsize::new(0)),
-            capacity: workers + queue,
+            pool: BlockingPool::new(queue),
             dummy_hash,
         })
     }
@@ -97,60 +87,24 @@ impl HashingPool {
 
     /// Hashes waiting for a worker.
     pub fn waiting(&self) -> usize {
-        self.admitted
-            .load(Ordering::Relaxed)
-            .saturating_sub(self.running())
+        self.pool.waiting()
     }
 
     /// Hashes being computed right now.
     pub fn running(&self) -> usize {
-        self.running.load(Ordering::Relaxed)
+        self.pool.running()
     }
 
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
-        let admission =
-            Admission::try_new(&self.admitted, self.capacity).ok_or(AuthError::Overloaded {
+        self.pool.run(work).await.map_err(|err| match err {
+            PoolError::Full => AuthError::Overloaded {
                 retry_after_seconds: 1,
-            })?;
-        let worker = Arc::clone(&self.workers)
-            .acquire_owned()
-            .await
-            .map_err(|err| AuthError::internal_from("the hashing pool is closed", err))?;
-        let running = Arc::clone(&self.running);
-        // The permit and the admission move into the blocking task, so they are released when
-        // the hash is really done, even if the request that wanted it has gone away.
-        tokio::task::spawn_blocking(move || {
-            running.fetch_add(1, Ordering::Relaxed);
-            let output = work();
-            running.fetch_sub(1, Ordering::Relaxed);
-            drop((worker, admission));
-            output
+            },
+            PoolError::Failed(err) => AuthError::internal_from("a hashing task failed", err),
         })
-        .await
-        .map_err(|err| AuthError::internal_from("a hashing task failed", err))
-    }
-}
-
-/// A place in the bounded queue, given back on drop.
-struct Admission(Arc<AtomicUsize>);
-
-impl Admission {
-    fn try_new(admitted: &Arc<AtomicUsize>, capacity: usize) -> Option<Admission> {
-        admitted
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < capacity).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Admission(Arc::clone(admitted)))
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -232,17 +186,5 @@ mod tests {
             new.verify(&password("correct horse"), &hash).await.unwrap(),
             Verification::MatchNeedsRehash
         );
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_refuses_at_once() {
-        let pool = HashingPool::new(Argon2Params::FOR_TESTS).unwrap();
-        let held: Vec<_> = (0..pool.capacity)
-            .map(|_| Admission::try_new(&pool.admitted, pool.capacity).unwrap())
-            .collect();
-        let refused = pool.hash(&password("correct horse")).await;
-        assert!(matches!(refused, Err(AuthError::Overloaded { .. })));
-        drop(held);
-        assert!(pool.hash(&password("correct horse")).await.is_ok());
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod blocking_pool;
 pub mod client;
 pub mod codes;
 pub mod email;

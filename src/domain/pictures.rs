@@ -11,14 +11,7 @@
 //! Decoding is CPU-bound, so like password hashing it runs on the blocking pool, at most one
 //! picture per core, behind a short bounded queue; past it the caller is told `Busy` at once.
 
-use std::{
-    fmt::Write as _,
-    io::Cursor,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-};
+use std::{fmt::Write as _, io::Cursor};
 
 use image::{
     DynamicImage, ImageDecoder as _, ImageFormat, ImageReader, Limits,
@@ -27,7 +20,8 @@ use image::{
     metadata::Orientation,
 };
 use sha2::{Digest as _, Sha256};
-use tokio::sync::Semaphore;
+
+use super::blocking_pool::{BlockingPool, PoolError};
 
 /// Largest accepted source width or height, in pixels. Far more than a 256 px avatar needs,
 /// and it caps what decoding one upload can cost.
@@ -80,9 +74,7 @@ pub enum PictureError {
 
 /// Turns uploads into [`Picture`]s on the blocking pool, one per core at a time.
 pub struct PictureProcessor {
-    workers: Arc<Semaphore>,
-    admitted: Arc<AtomicUsize>,
-    capacity: usize,
+    pool: BlockingPool,
 }
 
 impl Default for PictureProcessor {
@@ -94,11 +86,8 @@ impl Default for PictureProcessor {
 impl PictureProcessor {
     /// A processor with one worker per core: decoding is CPU-bound, so more would only thrash.
     pub fn new() -> PictureProcessor {
-        let workers = std::thread::available_parallelism().map_or(1, usize::from);
         PictureProcessor {
-            workers: Arc::new(Semaphore::new(workers)),
-            admitted: Arc::new(AtomicUsize::new(0)),
-            capacity: workers * (1 + WAITING_PER_WORKER),
+            pool: BlockingPool::new(BlockingPool::workers() * WAITING_PER_WORKER),
         }
     }
 
@@ -111,41 +100,15 @@ impl PictureProcessor {
                 upload.len()
             )));
         }
-        let admission =
-            Admission::try_new(&self.admitted, self.capacity).ok_or(PictureError::Busy)?;
-        let worker = Arc::clone(&self.workers)
-            .acquire_owned()
+        self.pool
+            .run(move || process_blocking(&upload))
             .await
-            .map_err(|_| PictureError::Internal("picture pool closed".into()))?;
-        // The permit and the admission move into the blocking task, so they are released when
-        // the work is really done, even if the request that wanted it has gone away.
-        tokio::task::spawn_blocking(move || {
-            let picture = process_blocking(&upload);
-            drop((worker, admission));
-            picture
-        })
-        .await
-        .map_err(|err| PictureError::Internal(format!("picture task failed: {err}")))?
-    }
-}
-
-/// A place in the bounded queue, given back on drop.
-struct Admission(Arc<AtomicUsize>);
-
-impl Admission {
-    fn try_new(admitted: &Arc<AtomicUsize>, capacity: usize) -> Option<Admission> {
-        admitted
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < capacity).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Admission(Arc::clone(admitted)))
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+            .map_err(|err| match err {
+                PoolError::Full => PictureError::Busy,
+                PoolError::Failed(err) => {
+                    PictureError::Internal(format!("picture task failed: {err}"))
+                }
+            })?
     }
 }
 
@@ -633,21 +596,6 @@ mod tests {
         assert_eq!(first.etag[1..3], format!("{:02x}", digest[0]));
         assert_eq!(first.etag, again.etag);
         assert_ne!(first.etag, other.etag);
-    }
-
-    #[tokio::test]
-    async fn a_full_queue_refuses_at_once() {
-        let processor = PictureProcessor::new();
-        let upload = encoded(RgbImage::from_pixel(64, 64, RED), ImageFormat::Png);
-        let held: Vec<_> = (0..processor.capacity)
-            .map(|_| Admission::try_new(&processor.admitted, processor.capacity).unwrap())
-            .collect();
-        assert!(matches!(
-            processor.process(upload.clone()).await,
-            Err(PictureError::Busy)
-        ));
-        drop(held);
-        assert!(processor.process(upload).await.is_ok());
     }
 
     /// `cargo test --release --lib pictures -- --ignored --nocapture`
