@@ -81,6 +81,8 @@ async fn seed(count: usize) {
             updated_at: Set(now),
             last_login_at: Set(None),
             registrations: Set(1),
+            // Status, metadata and the rest take their column defaults.
+            ..Default::default()
         })
         .on_conflict(
             OnConflict::column(users::Column::Email)

@@ -181,7 +181,8 @@ async fn signed_in_user(database_url: &str) -> (Arc<AppState>, String) {
         .await
         .unwrap();
     let login = LoginRequest {
-        email: "bench@example.com".into(),
+        login: "bench@example.com".into(),
+        email: String::new(),
         password: password.into(),
     };
     let signed_in = state

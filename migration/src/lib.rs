@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_initial;
 mod m20261122_000002_abuse_and_audit;
 mod m20261203_000003_outbox_and_session_lineage;
+mod m20261203_000004_accounts;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_initial::Migration),
             Box::new(m20261122_000002_abuse_and_audit::Migration),
             Box::new(m20261203_000003_outbox_and_session_lineage::Migration),
+            Box::new(m20261203_000004_accounts::Migration),
         ]
     }
 }

@@ -60,11 +60,18 @@ error_codes! {
     InvalidJson = (BAD_REQUEST, "invalid_json", "The request body is not valid JSON."),
     InvalidOtp = (BAD_REQUEST, "invalid_otp", "The code is wrong, has expired or was already used."),
     OtpLocked = (BAD_REQUEST, "otp_locked", "Too many wrong codes. Ask for a new code."),
+    InvalidImage = (BAD_REQUEST, "invalid_image",
+        "The picture is not a PNG, JPEG or WebP image of at most 4096×4096 pixels."),
+    NotRevertible = (BAD_REQUEST, "not_revertible", "This event changed no fields, so there is nothing to revert."),
+    InvalidMfaCode = (BAD_REQUEST, "invalid_mfa_code", "The second-factor code is wrong or was already used."),
+    NoPendingSetup = (BAD_REQUEST, "no_pending_setup", "Start with POST /auth/mfa/totp/setup."),
     Unauthorized = (UNAUTHORIZED, "unauthorized",
         "Sign in to do this: the access token is missing, invalid or expired."),
     InvalidCredentials = (UNAUTHORIZED, "invalid_credentials", "The email or password is wrong."),
     InvalidRefreshToken = (UNAUTHORIZED, "invalid_refresh_token",
         "The refresh token is unknown, expired or revoked. Sign in again."),
+    InvalidMfaToken = (UNAUTHORIZED, "invalid_mfa_token",
+        "The sign-in attempt is unknown, expired or used up. Sign in again."),
     RefreshTokenReused = (UNAUTHORIZED, "refresh_token_reused",
         "This refresh token was already used. The session was ended for safety; sign in again."),
     EmailDomainNotAllowed = (FORBIDDEN, "email_domain_not_allowed",
@@ -73,12 +80,23 @@ error_codes! {
     EmailNotVerified = (FORBIDDEN, "email_not_verified",
         "Verify your email address first: we sent you a code."),
     AccountDisabled = (FORBIDDEN, "account_disabled", "This account is disabled."),
+    AccountPendingDeletion = (FORBIDDEN, "account_pending_deletion",
+        "This account is scheduled for deletion. Restore it with POST /auth/restore to keep it."),
+    Forbidden = (FORBIDDEN, "forbidden", "Your account may not do this."),
+    MfaRequired = (FORBIDDEN, "mfa_required", "A second factor is needed: see `methods`."),
     OriginNotAllowed = (FORBIDDEN, "origin_not_allowed",
         "This origin may not call the API from a browser."),
     NotFound = (NOT_FOUND, "not_found", "There is nothing here."),
     MethodNotAllowed = (METHOD_NOT_ALLOWED, "method_not_allowed", "This method is not allowed here."),
     EmailTaken = (CONFLICT, "email_taken", "An account with this email already exists."),
+    UsernameTaken = (CONFLICT, "username_taken", "This username is taken."),
     AlreadyVerified = (CONFLICT, "already_verified", "This account is already verified. Sign in."),
+    NotPendingDeletion = (CONFLICT, "not_pending_deletion", "This account is not scheduled for deletion."),
+    LastAdmin = (CONFLICT, "last_admin", "This change would leave no active admin."),
+    CannotTargetSelf = (CONFLICT, "cannot_target_self",
+        "Admins do not disable, delete or anonymize their own account here: use /auth/me/delete."),
+    Conflict = (CONFLICT, "conflict", "The fields in `fields` changed since this event; nothing was reverted."),
+    AlreadyEnabled = (CONFLICT, "already_enabled", "This second factor is already on."),
     PayloadTooLarge = (PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is larger than 64 KiB."),
     UnsupportedMediaType = (UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
         "Send the request body as application/json."),
@@ -98,7 +116,8 @@ pub struct ErrorBody {
     pub error: String,
     /// A sentence for a person.
     pub message: String,
-    /// Only with `validation_failed`: the problems of each field.
+    /// With `validation_failed`: the problems of each field; with `conflict`: the fields that
+    /// changed since.
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<BTreeMap<String, Vec<String>>>,
@@ -110,11 +129,33 @@ pub struct ErrorBody {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub can_resend_otp: Option<bool>,
+    /// With `account_pending_deletion`: when the account goes for good.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deletion_scheduled_for: Option<chrono::DateTime<chrono::Utc>>,
+    /// With `account_pending_deletion`: `POST /auth/restore` keeps the account.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub can_restore: Option<bool>,
+    /// With `mfa_required` at sign-in: the single-use token for `/auth/mfa/challenge` and
+    /// `/auth/mfa/verify`.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<String>,
+    /// With `mfa_required`: the second factors that can be used (`totp`, `email`,
+    /// `recovery_code`).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub methods: Option<Vec<String>>,
+    /// With `mfa_required` at sign-in: seconds the `mfa_token` is valid.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<u64>,
 }
 
 impl poem_openapi::types::Example for ErrorBody {
     fn example() -> Self {
-        ApiError::validation("email", "Enter a valid email address.").body
+        *ApiError::validation("email", "Enter a valid email address.").body
     }
 }
 
@@ -123,20 +164,26 @@ impl poem_openapi::types::Example for ErrorBody {
 #[error("{} {}", self.code.status(), self.code.as_str())]
 pub struct ApiError {
     pub code: ErrorCode,
-    body: ErrorBody,
+    // Boxed: errors travel through every `Result` of the HTTP layer.
+    body: Box<ErrorBody>,
 }
 
 impl ApiError {
     pub fn new(code: ErrorCode) -> Self {
         ApiError {
             code,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 error: code.as_str().into(),
                 message: code.message().into(),
                 fields: None,
                 retry_after: None,
                 can_resend_otp: (code == ErrorCode::EmailNotVerified).then_some(true),
-            },
+                deletion_scheduled_for: None,
+                can_restore: None,
+                mfa_token: None,
+                methods: None,
+                expires_in: None,
+            }),
         }
     }
 
@@ -208,6 +255,20 @@ impl From<AuthError> for ApiError {
             AuthError::InvalidCredentials => ErrorCode::InvalidCredentials,
             AuthError::EmailNotVerified => ErrorCode::EmailNotVerified,
             AuthError::AccountDisabled => ErrorCode::AccountDisabled,
+            AuthError::AccountPendingDeletion { .. } => ErrorCode::AccountPendingDeletion,
+            AuthError::NotPendingDeletion => ErrorCode::NotPendingDeletion,
+            AuthError::UsernameTaken => ErrorCode::UsernameTaken,
+            AuthError::InvalidImage => ErrorCode::InvalidImage,
+            AuthError::Forbidden => ErrorCode::Forbidden,
+            AuthError::LastAdmin => ErrorCode::LastAdmin,
+            AuthError::CannotTargetSelf => ErrorCode::CannotTargetSelf,
+            AuthError::NotRevertible => ErrorCode::NotRevertible,
+            AuthError::Conflict(_) => ErrorCode::Conflict,
+            AuthError::MfaRequired { .. } => ErrorCode::MfaRequired,
+            AuthError::InvalidMfaToken => ErrorCode::InvalidMfaToken,
+            AuthError::InvalidMfaCode => ErrorCode::InvalidMfaCode,
+            AuthError::AlreadyEnabled => ErrorCode::AlreadyEnabled,
+            AuthError::NoPendingSetup => ErrorCode::NoPendingSetup,
             AuthError::InvalidRefreshToken => ErrorCode::InvalidRefreshToken,
             AuthError::RefreshTokenReused => ErrorCode::RefreshTokenReused,
             AuthError::Unauthorized => ErrorCode::Unauthorized,
@@ -222,7 +283,26 @@ impl From<AuthError> for ApiError {
         }
         let error = ApiError::new(code);
         match err {
-            AuthError::Validation(fields) => error.with_fields(fields.into_map()),
+            AuthError::Validation(fields) | AuthError::Conflict(fields) => {
+                error.with_fields(fields.into_map())
+            }
+            AuthError::AccountPendingDeletion {
+                deletion_scheduled_for,
+            } => {
+                let mut error = error;
+                error.body.deletion_scheduled_for = Some(deletion_scheduled_for);
+                error.body.can_restore = Some(true);
+                error
+            }
+            AuthError::MfaRequired { challenge, methods } => {
+                let mut error = error;
+                error.body.methods = Some(methods);
+                if let Some(challenge) = challenge {
+                    error.body.mfa_token = Some(challenge.token);
+                    error.body.expires_in = Some(challenge.expires_in);
+                }
+                error
+            }
             AuthError::ResendTooSoon {
                 retry_after_seconds,
             }

@@ -2,10 +2,14 @@
 
 use chrono::{DateTime, Utc};
 use poem_openapi::types::{Example, MaybeUndefined};
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    domain::{Account, TokenPair, accounts::Profile},
+    domain::{
+        Account, TokenPair,
+        accounts::{AccountStatus, Metadata, MfaSummary, Profile},
+    },
     flows::{
         CodeRequest, EmailRequest,
         me::{ChangePasswordRequest, UpdateMeRequest, UpdateProfile},
@@ -27,21 +31,28 @@ impl Example for Account {
         Account {
             id: Uuid::from_u128(0x0b6c_4f1e_7a2d_4c3b_9e8f_1a2b_3c4d_5e6f),
             email: EMAIL.into(),
+            username: Some("jane.doe".into()),
             first_name: "Jane".into(),
             last_name: "Doe".into(),
             phone_number: Some("+15551234567".into()),
             role: "user".into(),
             is_verified: true,
             is_active: true,
+            status: AccountStatus::Active,
+            deletion_scheduled_for: None,
             profile: Profile {
                 bio: String::new(),
                 avatar_url: None,
                 date_of_birth: None,
             },
+            metadata: Metadata::from([("department".into(), json!("Physics"))]),
+            app_metadata: Metadata::new(),
+            mfa: MfaSummary::default(),
             profile_complete: true,
             created_at: at,
             updated_at: at,
             last_login_at: Some(at),
+            last_seen_at: Some(at),
         }
     }
 }
@@ -68,6 +79,7 @@ impl Example for RegisterRequest {
             last_name: Some("Doe".into()),
             phone_number: Some("+15551234567".into()),
             role: None,
+            username: Some("jane.doe".into()),
         }
     }
 }
@@ -110,7 +122,8 @@ impl Example for EmailRequest {
 impl Example for LoginRequest {
     fn example() -> Self {
         Self {
-            email: EMAIL.into(),
+            login: EMAIL.into(),
+            email: String::new(),
             password: PASSWORD.into(),
         }
     }
@@ -133,6 +146,11 @@ impl Example for UpdateMeRequest {
             first_name: MaybeUndefined::Value("Jane".into()),
             last_name: MaybeUndefined::Value("Doe".into()),
             phone_number: MaybeUndefined::Undefined,
+            username: MaybeUndefined::Value("jane.doe".into()),
+            metadata: MaybeUndefined::Value(Metadata::from([
+                ("department".into(), json!("Physics")),
+                ("year".into(), json!(2)),
+            ])),
             profile: MaybeUndefined::Value(UpdateProfile {
                 bio: MaybeUndefined::Value("Rust and mountains.".into()),
                 avatar_url: MaybeUndefined::Null,

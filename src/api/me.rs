@@ -43,7 +43,7 @@ pub enum MeResponse {
 
 error_set!(MeErrors[BEARER]);
 error_set!(ChangePasswordErrors[JSON_BODY, BEARER]: InvalidCredentials, Overloaded, RateLimited);
-error_set!(UpdateMeErrors[JSON_BODY, BEARER]);
+error_set!(UpdateMeErrors[JSON_BODY, BEARER]: UsernameTaken);
 
 #[OpenApi(tag = "ApiTags::Me")]
 impl MeApi {
@@ -62,10 +62,11 @@ impl MeApi {
     async fn update_me(
         &self,
         state: Data<&Arc<AppState>>,
+        client: Data<&ClientInfo>,
         auth: BearerAuth,
         body: JsonBody<UpdateMeRequest>,
     ) -> Result<MeResponse, ApiErrors<UpdateMeErrors>> {
-        let account = state.me.update(&auth.0.account, body.0).await?;
+        let account = state.me.update(&auth.0.account, body.0, client.0).await?;
         Ok(MeResponse::Ok(Json(account)))
     }
 
@@ -76,10 +77,11 @@ impl MeApi {
     async fn replace_me(
         &self,
         state: Data<&Arc<AppState>>,
+        client: Data<&ClientInfo>,
         auth: BearerAuth,
         body: JsonBody<UpdateMeRequest>,
     ) -> Result<MeResponse, ApiErrors<UpdateMeErrors>> {
-        self.update_me(state, auth, body).await
+        self.update_me(state, client, auth, body).await
     }
 
     /// Change your password

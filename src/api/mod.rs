@@ -1,6 +1,7 @@
 //! The HTTP layer: poem-openapi operations (one file per tag, thin), the error mapping, and
 //! the middleware every response passes through.
 
+pub mod account;
 pub mod auth;
 pub mod error;
 mod examples;
@@ -37,6 +38,8 @@ pub enum ApiTags {
     PasswordReset,
     /// The signed-in user.
     Me,
+    /// The account over its life: username, address, picture, deletion, your data.
+    Account,
     /// The signed-in user's devices.
     Sessions,
     /// Keys and discovery for services that verify our tokens offline.
@@ -50,6 +53,7 @@ type Apis = (
     tokens::TokensApi,
     password_reset::PasswordResetApi,
     me::MeApi,
+    account::AccountApi,
     sessions::SessionsApi,
     service::ServiceApi,
 );

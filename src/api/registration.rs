@@ -58,7 +58,7 @@ pub enum ResendResponse {
     Sent(Json<CodeSent>),
 }
 
-error_set!(RegisterErrors[JSON_BODY]: EmailDomainNotAllowed, RoleNotAllowed, EmailTaken, ResendTooSoon, Overloaded, RateLimited);
+error_set!(RegisterErrors[JSON_BODY]: EmailDomainNotAllowed, UsernameTaken, RoleNotAllowed, EmailTaken, ResendTooSoon, Overloaded, RateLimited);
 error_set!(VerifyErrors[JSON_BODY]: InvalidOtp, OtpLocked, AccountDisabled, AlreadyVerified, RateLimited);
 error_set!(ResendErrors[JSON_BODY]: ResendTooSoon, RateLimited);
 

@@ -104,18 +104,21 @@ pub enum DiscoveryResponse {
     Ok(Json<Discovery>),
 }
 
-error_set!(LoginErrors[JSON_BODY]: InvalidCredentials, EmailNotVerified, AccountDisabled, Overloaded, RateLimited);
+error_set!(LoginErrors[JSON_BODY]: InvalidCredentials, AccountPendingDeletion, EmailNotVerified, AccountDisabled, Overloaded, RateLimited);
 error_set!(RefreshErrors[JSON_BODY]: InvalidRefreshToken, RefreshTokenReused, RateLimited);
 error_set!(LogoutErrors[JSON_BODY]);
 error_set!(PublicErrors: InternalError);
 
 #[OpenApi(tag = "ApiTags::Tokens")]
 impl TokensApi {
-    /// Sign in with email and password
+    /// Sign in with email (or username) and password
     ///
-    /// Opens a session and returns its token pair. An unknown email and a wrong password get
-    /// the same 401 `invalid_credentials` in about the same time. 403 `email_not_verified`
-    /// (with `can_resend_otp: true`) comes only after a correct password.
+    /// Opens a session and returns its token pair. `login` takes an address or a username;
+    /// `email` keeps working. An unknown address or name and a wrong password get the same
+    /// 401 `invalid_credentials` in about the same time. The account's state is answered only
+    /// after a correct password: 403 `email_not_verified` (with `can_resend_otp: true`), 403
+    /// `account_disabled`, or 403 `account_pending_deletion` (with `deletion_scheduled_for`
+    /// and `can_restore: true`: `POST /auth/restore` keeps the account).
     #[oai(path = "/auth/login", method = "post")]
     async fn login(
         &self,

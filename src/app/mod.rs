@@ -19,9 +19,13 @@ use crate::{
         limits::Limiter,
         outbox::Outbox,
         parts::{Foundations, Parts},
+        profile_schema::ProfileSchema,
         sessions::Sessions,
     },
-    flows::{me::Me, password_reset::PasswordReset, registration::Registration, sign_in::SignIn},
+    flows::{
+        me::Me, password_reset::PasswordReset, registration::Registration, sign_in::SignIn,
+        usernames::UsernameLookup,
+    },
     mail::{MailError, Mailer},
     store,
     tokens::{AccessTokens, KeyRing},
@@ -44,6 +48,7 @@ pub struct AppState {
     pub sign_in: SignIn,
     pub password_reset: PasswordReset,
     pub me: Me,
+    pub username_lookup: UsernameLookup,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,11 +61,29 @@ pub enum StartupError {
     Mail(#[from] MailError),
     #[error("{0}")]
     Vault(#[from] VaultError),
+    #[error("invalid {variable}={value:?}: {problem}")]
+    Config {
+        variable: &'static str,
+        value: String,
+        problem: String,
+    },
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: String,
         source: std::io::Error,
     },
+}
+
+/// The operator's profile schema, if one is configured.
+fn profile_schema(config: &Config) -> Result<ProfileSchema, StartupError> {
+    match &config.profile_schema {
+        None => Ok(ProfileSchema::none()),
+        Some(path) => ProfileSchema::load(path).map_err(|problem| StartupError::Config {
+            variable: "AUTHGATE_PROFILE_SCHEMA",
+            value: path.display().to_string(),
+            problem,
+        }),
+    }
 }
 
 impl AppState {
@@ -101,6 +124,7 @@ impl AppState {
             mailer,
             hashing,
             access_tokens: Arc::clone(&access_tokens),
+            profile_schema: Arc::new(profile_schema(&config)?),
         });
         Ok(Arc::new(AppState {
             health: Health::new(db.clone(), Arc::clone(&parts.hashing)),
@@ -108,6 +132,7 @@ impl AppState {
             sign_in: SignIn::new(&parts),
             password_reset: PasswordReset::new(&parts),
             me: Me::new(&parts),
+            username_lookup: UsernameLookup::new(&parts),
             accounts: parts.accounts,
             sessions: parts.sessions,
             limiter: parts.limiter,

@@ -1,20 +1,71 @@
 //! Accounts as the rest of the service sees them: the user object, loaded in one query.
 
+use std::{collections::BTreeMap, sync::Arc};
+
 use chrono::{DateTime, NaiveDate, Utc};
-use poem_openapi::Object;
+use poem_openapi::{Enum, Object};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde::Serialize;
+use serde_json::Value;
 use uuid::Uuid;
 
-use super::error::AuthError;
+use super::{error::AuthError, profile_schema::ProfileSchema, usernames::Username};
 use crate::store::{profiles, users};
 
+/// A JSON object of app-defined fields.
+pub type Metadata = BTreeMap<String, Value>;
+
+/// Where an account is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize)]
+#[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    /// Signs in and uses the service.
+    Active,
+    /// Switched off by an admin: no sign-in, no tokens.
+    Disabled,
+    /// Its owner asked for deletion; signing in with the right password can restore it until
+    /// `deletion_scheduled_for`.
+    PendingDeletion,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => users::ACTIVE,
+            AccountStatus::Disabled => users::DISABLED,
+            AccountStatus::PendingDeletion => users::PENDING_DELETION,
+        }
+    }
+
+    /// The stored form; anything unknown counts as disabled, the safe side.
+    pub fn parse(stored: &str) -> AccountStatus {
+        match stored {
+            users::ACTIVE => AccountStatus::Active,
+            users::PENDING_DELETION => AccountStatus::PendingDeletion,
+            _ => AccountStatus::Disabled,
+        }
+    }
+}
+
+/// The account's second factors (§11).
+#[derive(Debug, Clone, Default, Object, Serialize)]
+pub struct MfaSummary {
+    pub enabled: bool,
+    /// `totp` and/or `email`.
+    pub methods: Vec<String>,
+}
+
 /// The user object. Never carries a password hash, code or token.
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, Object, Serialize)]
 #[oai(rename = "User", example)]
 pub struct Account {
     pub id: Uuid,
     /// Lowercased when stored.
     pub email: String,
+    /// The public handle, as written; unique without regard to case.
+    #[oai(nullable)]
+    pub username: Option<String>,
     pub first_name: String,
     pub last_name: String,
     /// International form, e.g. `+15551234567`.
@@ -23,17 +74,31 @@ pub struct Account {
     pub role: String,
     /// True once the address was proven with a code.
     pub is_verified: bool,
+    /// True only while `status` is `active`.
     pub is_active: bool,
+    pub status: AccountStatus,
+    /// When a pending deletion becomes final.
+    #[oai(nullable)]
+    pub deletion_scheduled_for: Option<DateTime<Utc>>,
     pub profile: Profile,
-    /// True when first and last name are set.
+    /// The user's own app-specific fields (checked against the operator's profile schema).
+    pub metadata: Metadata,
+    /// App-specific fields only admins write.
+    pub app_metadata: Metadata,
+    pub mfa: MfaSummary,
+    /// True when first and last name are set and `metadata` has every key the profile
+    /// schema requires.
     pub profile_complete: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[oai(nullable)]
     pub last_login_at: Option<DateTime<Utc>>,
+    /// The last login or refresh.
+    #[oai(nullable)]
+    pub last_seen_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Object)]
+#[derive(Debug, Clone, PartialEq, Object, Serialize)]
 pub struct Profile {
     /// Up to 1000 characters.
     pub bio: String,
@@ -45,43 +110,93 @@ pub struct Profile {
     pub date_of_birth: Option<NaiveDate>,
 }
 
-impl Account {
-    /// The account of a user row and its profile row. Every user gets a profile row at
-    /// registration; an empty one stands in should it be gone.
-    pub fn from_rows(user: users::Model, profile: Option<profiles::Model>) -> Account {
-        let profile = profile.unwrap_or_else(|| profiles::empty(user.id));
-        let profile_complete =
-            !user.first_name.trim().is_empty() && !user.last_name.trim().is_empty();
-        Account {
-            id: user.id,
-            email: user.email,
-            first_name: user.first_name,
-            last_name: user.last_name,
-            phone_number: user.phone_number,
-            role: user.role,
-            is_verified: user.is_verified,
-            is_active: user.is_active,
-            profile: Profile {
-                bio: profile.bio,
-                avatar_url: profile.avatar_url,
-                date_of_birth: profile.date_of_birth,
-            },
-            profile_complete,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
-            last_login_at: user.last_login_at,
+/// A stored JSON object; anything else reads as empty.
+pub fn parse_metadata(stored: &str) -> Metadata {
+    serde_json::from_str(stored).unwrap_or_default()
+}
+
+/// The most JSON `metadata` (or `app_metadata`) may hold, so a profile cannot become storage.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Merges `patch` into `stored` key by key; a key sent as `null` is removed.
+pub fn merge_metadata(mut stored: Metadata, patch: Metadata) -> Metadata {
+    for (key, value) in patch {
+        if value.is_null() {
+            stored.remove(&key);
+        } else {
+            stored.insert(key, value);
         }
     }
+    stored
+}
+
+/// The stored form of metadata, refused under `field` when it is over
+/// [`MAX_METADATA_BYTES`].
+pub fn store_metadata(
+    errors: &mut super::error::FieldErrors,
+    field: &str,
+    metadata: &Metadata,
+) -> Option<String> {
+    let stored = serde_json::to_string(metadata).unwrap_or_default();
+    if stored.len() > MAX_METADATA_BYTES {
+        errors.add(
+            field,
+            format!("At most {MAX_METADATA_BYTES} bytes of JSON."),
+        );
+        return None;
+    }
+    Some(stored)
 }
 
 /// Reads accounts.
 pub struct Accounts {
     db: DatabaseConnection,
+    schema: Arc<ProfileSchema>,
 }
 
 impl Accounts {
-    pub fn new(db: DatabaseConnection) -> Accounts {
-        Accounts { db }
+    pub fn new(db: DatabaseConnection, schema: Arc<ProfileSchema>) -> Accounts {
+        Accounts { db, schema }
+    }
+
+    pub fn schema(&self) -> &ProfileSchema {
+        &self.schema
+    }
+
+    /// The account of a user row and its profile row. Every user gets a profile row at
+    /// registration; an empty one stands in should it be gone.
+    pub fn of_rows(&self, user: users::Model, profile: Option<profiles::Model>) -> Account {
+        let profile = profile.unwrap_or_else(|| profiles::empty(user.id));
+        let metadata = parse_metadata(&user.metadata);
+        let profile_complete = !user.first_name.trim().is_empty()
+            && !user.last_name.trim().is_empty()
+            && self.schema.is_complete(&metadata);
+        Account {
+            id: user.id,
+            email: user.email,
+            username: user.username,
+            first_name: user.first_name,
+            last_name: user.last_name,
+            phone_number: user.phone_number,
+            role: user.role,
+            is_verified: user.is_verified,
+            is_active: user.status == users::ACTIVE,
+            status: AccountStatus::parse(&user.status),
+            deletion_scheduled_for: user.deletion_scheduled_for,
+            profile: Profile {
+                bio: profile.bio,
+                avatar_url: profile.avatar_url,
+                date_of_birth: profile.date_of_birth,
+            },
+            metadata,
+            app_metadata: parse_metadata(&user.app_metadata),
+            mfa: MfaSummary::default(),
+            profile_complete,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            last_login_at: user.last_login_at,
+            last_seen_at: user.last_seen_at,
+        }
     }
 
     /// The account with this id, if it exists, read through `conn` (a transaction that just
@@ -92,14 +207,14 @@ impl Accounts {
         user_id: Uuid,
     ) -> Result<Option<Account>, AuthError> {
         let found = users::find_with_profile(conn, user_id).await?;
-        Ok(found.map(|(user, profile)| Account::from_rows(user, profile)))
+        Ok(found.map(|(user, profile)| self.of_rows(user, profile)))
     }
 
     /// The account behind a verified access token. A user deleted or disabled since the token
     /// was minted is refused: tokens are stateless, accounts are not.
     pub async fn current(&self, user_id: Uuid) -> Result<Account, AuthError> {
         match self.load(&self.db, user_id).await? {
-            Some(account) if account.is_active => Ok(account),
+            Some(account) if account.status == AccountStatus::Active => Ok(account),
             _ => Err(AuthError::Unauthorized),
         }
     }
@@ -109,5 +224,28 @@ impl Accounts {
         self.load(&self.db, user_id)
             .await?
             .ok_or_else(|| AuthError::internal("an account vanished right after it was written"))
+    }
+
+    /// Checks merged metadata against the operator's profile schema (all but its top-level
+    /// `required`, which only decides `profile_complete`), recording each problem.
+    pub fn check_metadata(&self, errors: &mut super::error::FieldErrors, metadata: &Metadata) {
+        for (field, problems) in self.schema.problems(metadata) {
+            for problem in problems {
+                errors.add(&field, problem);
+            }
+        }
+    }
+
+    /// Refuses a username another account holds; `holder` may keep its own.
+    pub async fn ensure_username_free(
+        &self,
+        conn: &impl ConnectionTrait,
+        username: &Username,
+        holder: Option<Uuid>,
+    ) -> Result<(), AuthError> {
+        match users::find_by_username_key(conn, &username.key()).await? {
+            Some(user) if Some(user.id) != holder => Err(AuthError::UsernameTaken),
+            _ => Ok(()),
+        }
     }
 }

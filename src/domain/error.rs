@@ -34,6 +34,40 @@ pub enum AuthError {
     EmailNotVerified,
     #[error("the account is disabled")]
     AccountDisabled,
+    #[error("the account is scheduled for deletion")]
+    AccountPendingDeletion {
+        deletion_scheduled_for: chrono::DateTime<chrono::Utc>,
+    },
+    #[error("the account is not scheduled for deletion")]
+    NotPendingDeletion,
+    #[error("another account holds this username")]
+    UsernameTaken,
+    #[error("the upload is not an acceptable picture")]
+    InvalidImage,
+    #[error("the caller's role may not do this")]
+    Forbidden,
+    #[error("the change would leave no active admin")]
+    LastAdmin,
+    #[error("an admin may not do this to their own account")]
+    CannotTargetSelf,
+    #[error("the event changed no fields")]
+    NotRevertible,
+    #[error("the fields changed since the event")]
+    Conflict(FieldErrors),
+    #[error("a second factor is needed")]
+    MfaRequired {
+        /// The sign-in waiting for its second factor, when there is one.
+        challenge: Option<MfaChallenge>,
+        methods: Vec<String>,
+    },
+    #[error("the sign-in attempt is unknown, expired or used up")]
+    InvalidMfaToken,
+    #[error("the second-factor code is wrong")]
+    InvalidMfaCode,
+    #[error("the second factor is already on")]
+    AlreadyEnabled,
+    #[error("no second-factor setup is waiting")]
+    NoPendingSetup,
     #[error("the refresh token is unknown, expired or revoked")]
     InvalidRefreshToken,
     #[error("a rotated refresh token was presented again")]
@@ -57,6 +91,23 @@ pub enum AuthError {
 }
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A sign-in waiting for its second factor: the single-use token and how long it lives.
+#[derive(Clone)]
+pub struct MfaChallenge {
+    pub token: String,
+    pub expires_in: u64,
+}
+
+/// Redacting: the token completes a sign-in.
+impl std::fmt::Debug for MfaChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaChallenge")
+            .field("token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
 
 impl AuthError {
     /// A fault without a cause of its own: an invariant that did not hold.

@@ -23,16 +23,18 @@ pub enum LimitKind {
     OtpVerifyIp,
     MailAddress,
     RefreshSession,
+    LookupIp,
 }
 
 impl LimitKind {
-    const ALL: [LimitKind; 6] = [
+    const ALL: [LimitKind; 7] = [
         LimitKind::LoginIp,
         LimitKind::LoginAccount,
         LimitKind::RegisterIp,
         LimitKind::OtpVerifyIp,
         LimitKind::MailAddress,
         LimitKind::RefreshSession,
+        LimitKind::LookupIp,
     ];
 
     pub fn name(self) -> &'static str {
@@ -43,6 +45,7 @@ impl LimitKind {
             LimitKind::OtpVerifyIp => "otp_verify_ip",
             LimitKind::MailAddress => "mail_address",
             LimitKind::RefreshSession => "refresh_session",
+            LimitKind::LookupIp => "lookup_ip",
         }
     }
 
@@ -54,6 +57,7 @@ impl LimitKind {
             LimitKind::OtpVerifyIp => limits.otp_verify_ip,
             LimitKind::MailAddress => limits.mail_address,
             LimitKind::RefreshSession => limits.refresh_session,
+            LimitKind::LookupIp => limits.lookup_ip,
         }
     }
 }

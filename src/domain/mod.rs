@@ -27,6 +27,7 @@ pub mod recovery_codes;
 pub mod sessions;
 pub mod totp;
 pub mod user_agents;
+pub mod usernames;
 
 pub use accounts::Account;
 pub use client::ClientInfo;

@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool, limits::Limiter,
-    outbox::Outbox, passwords::Passwords, sessions::Sessions,
+    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema, sessions::Sessions,
 };
 use crate::{clock::Clock, config::Config, mail::Mailer, tokens::AccessTokens, vault::Vault};
 
@@ -35,6 +35,7 @@ pub struct Foundations {
     pub mailer: Arc<Mailer>,
     pub hashing: Arc<HashingPool>,
     pub access_tokens: Arc<AccessTokens>,
+    pub profile_schema: Arc<ProfileSchema>,
 }
 
 impl Parts {
@@ -47,6 +48,7 @@ impl Parts {
             mailer,
             hashing,
             access_tokens,
+            profile_schema,
         } = base;
         let outbox = Arc::new(Outbox::new(
             db.clone(),
@@ -54,7 +56,7 @@ impl Parts {
             Arc::clone(&vault),
             mailer,
         ));
-        let accounts = Arc::new(Accounts::new(db.clone()));
+        let accounts = Arc::new(Accounts::new(db.clone(), profile_schema));
         let limiter = Arc::new(Limiter::new(config.limits, Arc::clone(&clock)));
         let audit = Arc::new(AuditTrail::new(Arc::clone(&clock)));
         let codes = Arc::new(Codes::new(

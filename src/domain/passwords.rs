@@ -130,7 +130,7 @@ impl Passwords {
         let user = users::set_password(txn, user_id, new_hash, proves_address, now).await?;
         sessions::revoke_all_of(txn, user_id, now).await?;
         self.audit
-            .record(txn, Event::success(action, Some(user_id), client))
+            .record(txn, Event::new(action, Some(user_id), client))
             .await?;
         let notice = Letter {
             to: &user.email,

@@ -14,7 +14,9 @@ use boon::{
     CompileError, Compiler, Draft, ErrorKind, InstanceToken, SchemaIndex, Schemas, Type, UrlLoader,
     ValidationError,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use super::accounts::Metadata;
 
 /// The address the schema is compiled under. Any absolute URL would do: `.invalid` can never
 /// resolve, so not even a bug could fetch from it. Relative `$ref`s resolve against it, which is
@@ -150,14 +152,14 @@ impl ProfileSchema {
     /// Problems of `metadata`, by field name (`metadata.<key>` for a problem of the value under
     /// a top-level key, `metadata` for one of the whole object); empty when valid. The
     /// top-level `required` is not checked here: see [`ProfileSchema::is_complete`].
-    pub fn problems(&self, metadata: &Map<String, Value>) -> BTreeMap<String, Vec<String>> {
+    pub fn problems(&self, metadata: &Metadata) -> BTreeMap<String, Vec<String>> {
         let mut fields: BTreeMap<String, Vec<String>> = BTreeMap::new();
         let Some(compiled) = &self.compiled else {
             return fields;
         };
         // boon validates a `Value`; metadata is a few small fields, so the copy is cheap next
         // to the database round trip of the same request.
-        let instance = Value::Object(metadata.clone());
+        let instance = Value::Object(metadata.clone().into_iter().collect());
         let Err(err) = compiled.schemas.validate(&instance, compiled.index) else {
             return fields;
         };
@@ -180,7 +182,7 @@ impl ProfileSchema {
     }
 
     /// True when every key of the schema's top-level `required` is present in `metadata`.
-    pub fn is_complete(&self, metadata: &Map<String, Value>) -> bool {
+    pub fn is_complete(&self, metadata: &Metadata) -> bool {
         self.required.iter().all(|key| metadata.contains_key(key))
     }
 }
@@ -504,9 +506,9 @@ mod tests {
         .expect("the survey schema compiles")
     }
 
-    fn metadata(value: Value) -> Map<String, Value> {
+    fn metadata(value: Value) -> Metadata {
         match value {
-            Value::Object(map) => map,
+            Value::Object(map) => map.into_iter().collect(),
             other => panic!("test metadata must be an object, not {other}"),
         }
     }
@@ -654,7 +656,7 @@ mod tests {
         let schema = ProfileSchema::none();
         assert!(problems(&schema, json!({"anything": [1, {"goes": true}]})).is_empty());
         assert!(schema.required_keys().is_empty());
-        assert!(schema.is_complete(&Map::new()));
+        assert!(schema.is_complete(&Metadata::new()));
     }
 
     #[test]

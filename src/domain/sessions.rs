@@ -147,7 +147,7 @@ impl Sessions {
     ) -> Result<SignedIn, AuthError> {
         let tokens = self.start(&txn, user, client).await?;
         self.audit
-            .record(&txn, Event::success(action, Some(user.id), client))
+            .record(&txn, Event::new(action, Some(user.id), client))
             .await?;
         txn.commit().await?;
         let account = self.accounts.reload(user.id).await?;
@@ -222,8 +222,7 @@ impl Sessions {
             "rotated_at": presented.rotated_at,
             "superseded_at": presented.superseded_at,
         });
-        let event =
-            Event::failure(Action::RefreshReuse, Some(session.user_id), client).with(details);
+        let event = Event::new(Action::RefreshReuse, Some(session.user_id), client).with(details);
         self.audit.record(&txn, event).await?;
         txn.commit().await?;
         ::metrics::counter!(metrics::REFRESH_REUSE).increment(1);
@@ -313,7 +312,7 @@ impl Sessions {
         client: &ClientInfo,
         details: serde_json::Value,
     ) -> Result<(), AuthError> {
-        let event = Event::success(Action::SessionRevocation, Some(user_id), client).with(details);
+        let event = Event::new(Action::SessionRevocation, Some(user_id), client).with(details);
         self.audit.record(txn, event).await
     }
 

@@ -9,8 +9,11 @@ use serde_json::{Value, json};
 
 use crate::{
     clock::Clock,
+    config::Config,
     domain::{
         Account, AuthError, ClientInfo, TokenPair,
+        accounts::{AccountStatus, Accounts, Metadata, merge_metadata, store_metadata},
+        audit,
         audit::{Action, AuditTrail, Event},
         email::Email,
         error::FieldErrors,
@@ -21,6 +24,7 @@ use crate::{
         password_policy::Password,
         passwords::{Passwords, REPLACEMENT_FIELDS},
         sessions::Sessions,
+        usernames,
     },
     store::{self, profiles, users},
 };
@@ -35,7 +39,15 @@ pub struct UpdateMeRequest {
     pub last_name: MaybeUndefined<String>,
     /// International form, e.g. `+15551234567`.
     pub phone_number: MaybeUndefined<String>,
+    /// 3–30 letters, digits, `_`, `.` or `-`, starting with a letter or digit; unique
+    /// without regard to case (409 `username_taken`). `null` clears it, unless usernames are
+    /// required.
+    pub username: MaybeUndefined<String>,
     pub profile: MaybeUndefined<UpdateProfile>,
+    /// Merged into the stored object key by key; a key sent as `null` is removed. The result
+    /// must satisfy the operator's profile schema (problems under `metadata.<key>`), except
+    /// its `required` list, which only decides `profile_complete`; at most 16 KiB of JSON.
+    pub metadata: MaybeUndefined<Metadata>,
     // Everything else that was sent, to be refused by name.
     #[oai(skip)]
     #[serde(flatten)]
@@ -74,17 +86,24 @@ const READ_ONLY: &[&str] = &[
     "role",
     "is_verified",
     "is_active",
+    "status",
+    "deletion_scheduled_for",
+    "app_metadata",
+    "mfa",
     "profile_complete",
     "created_at",
     "updated_at",
     "last_login_at",
+    "last_seen_at",
     "password",
     "password_hash",
 ];
 
 pub struct Me {
     db: DatabaseConnection,
+    config: Arc<Config>,
     clock: Arc<dyn Clock>,
+    accounts: Arc<Accounts>,
     limiter: Arc<Limiter>,
     audit: Arc<AuditTrail>,
     passwords: Arc<Passwords>,
@@ -95,7 +114,9 @@ impl Me {
     pub fn new(parts: &Parts) -> Me {
         Me {
             db: parts.db.clone(),
+            config: Arc::clone(&parts.config),
             clock: Arc::clone(&parts.clock),
+            accounts: Arc::clone(&parts.accounts),
             limiter: Arc::clone(&parts.limiter),
             audit: Arc::clone(&parts.audit),
             passwords: Arc::clone(&parts.passwords),
@@ -104,11 +125,13 @@ impl Me {
     }
 
     /// Applies a partial update: fields not sent are left alone, `null` clears one. Every
-    /// field is checked before anything is written.
+    /// field is checked before anything is written; the change is audited with its
+    /// before/after values.
     pub async fn update(
         &self,
         account: &Account,
         request: UpdateMeRequest,
+        client: &ClientInfo,
     ) -> Result<Account, AuthError> {
         let today = self.clock.now().date_naive();
         let mut errors = FieldErrors::new();
@@ -126,7 +149,22 @@ impl Me {
         for field in profile.other.keys() {
             errors.add(&format!("profile.{field}"), refusal(field, false));
         }
-        let names = users::NameChanges {
+        let metadata_patch = match request.metadata {
+            MaybeUndefined::Value(patch) => Some(patch),
+            MaybeUndefined::Null => {
+                errors.add("metadata", "Send an object; a key set to null is removed.");
+                None
+            }
+            MaybeUndefined::Undefined => None,
+        };
+        let sent_username = match &request.username {
+            MaybeUndefined::Undefined => None,
+            MaybeUndefined::Null => Some(None),
+            MaybeUndefined::Value(name) => Some(Some(name.as_str())),
+        };
+        let username =
+            usernames::check_field(self.config.usernames, &mut errors, sent_username, false);
+        let mut changes = users::AccountChanges {
             first_name: change(&mut errors, "first_name", request.first_name, parse_name),
             last_name: change(&mut errors, "last_name", request.last_name, parse_name),
             phone_number: change(
@@ -135,6 +173,8 @@ impl Me {
                 request.phone_number,
                 parse_phone,
             ),
+            username: username.clone().map(|username| username.map(String::from)),
+            ..Default::default()
         };
         let bio = change(&mut errors, "profile.bio", profile.bio, parse_bio);
         // Named `avatar_url` alone, as the contract names this field's problems.
@@ -153,26 +193,49 @@ impl Me {
         errors.into_result()?;
 
         let txn = store::begin(&self.db).await?;
-        let Some((user, stored_profile)) = users::find_with_profile(&txn, account.id).await? else {
+        let Some(user) = users::lock(&txn, account.id).await? else {
             return Err(AuthError::Unauthorized);
         };
-        if !user.is_active {
+        let stored_profile = profiles::find(&txn, user.id).await?;
+        let before = self.accounts.of_rows(user.clone(), stored_profile.clone());
+        if before.status != AccountStatus::Active {
             return Err(AuthError::Unauthorized);
         }
-        let mut stored_profile = stored_profile.unwrap_or_else(|| profiles::empty(user.id));
+        if let Some(Some(username)) = &username {
+            self.accounts
+                .ensure_username_free(&txn, username, Some(user.id))
+                .await?;
+        }
+        if let Some(patch) = metadata_patch {
+            let merged = merge_metadata(before.metadata.clone(), patch);
+            let mut errors = FieldErrors::new();
+            self.accounts.check_metadata(&mut errors, &merged);
+            changes.metadata = store_metadata(&mut errors, "metadata", &merged);
+            errors.into_result()?;
+        }
+        let mut new_profile = stored_profile.unwrap_or_else(|| profiles::empty(user.id));
         if let Some(bio) = bio {
-            stored_profile.bio = bio;
+            new_profile.bio = bio;
         }
         if let Some(avatar_url) = avatar_url {
-            stored_profile.avatar_url = avatar_url;
+            new_profile.avatar_url = avatar_url;
         }
         if let Some(date_of_birth) = date_of_birth {
-            stored_profile.date_of_birth = date_of_birth;
+            new_profile.date_of_birth = date_of_birth;
         }
-        let user = users::update_names(&txn, user.id, names, self.clock.now()).await?;
-        profiles::save(&txn, stored_profile.clone()).await?;
+        let user = users::update(&txn, user.id, changes, self.clock.now())
+            .await
+            .map_err(username_or_other)?;
+        profiles::save(&txn, new_profile.clone()).await?;
+        let after = self.accounts.of_rows(user, Some(new_profile));
+        if let Some(changes) = audit::changes(&before, &after) {
+            let event = Event::new(Action::AccountUpdated, Some(account.id), client)
+                .by(account.id)
+                .with_changes(changes);
+            self.audit.record(&txn, event).await?;
+        }
         txn.commit().await?;
-        Ok(Account::from_rows(user, Some(stored_profile)))
+        Ok(after)
     }
 
     /// Changes the password of a signed-in user. Every session ends, and this device gets a
@@ -215,7 +278,7 @@ impl Me {
             None => Verification::Mismatch,
         };
         if verification == Verification::Mismatch {
-            let event = Event::failure(Action::PasswordChange, Some(account.id), client)
+            let event = Event::new(Action::PasswordChangeFailed, Some(account.id), client)
                 .with(json!({"reason": "invalid_credentials"}));
             self.audit.record(&self.db, event).await?;
             return Err(AuthError::InvalidCredentials);
@@ -233,6 +296,15 @@ impl Me {
         let tokens = self.sessions.start(&txn, &user, client).await?;
         txn.commit().await?;
         Ok(tokens)
+    }
+}
+
+/// An update can only collide on the username (the address is not changed here).
+fn username_or_other(err: sea_orm::DbErr) -> AuthError {
+    if store::is_unique_violation(&err) {
+        AuthError::UsernameTaken
+    } else {
+        err.into()
     }
 }
 

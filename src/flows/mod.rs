@@ -8,6 +8,7 @@ pub mod me;
 pub mod password_reset;
 pub mod registration;
 pub mod sign_in;
+pub mod usernames;
 
 use poem_openapi::Object;
 use serde::Deserialize;

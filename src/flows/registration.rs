@@ -24,6 +24,7 @@ use crate::{
         password_policy::Password,
         passwords::{Passwords, REGISTRATION_FIELDS},
         sessions::Sessions,
+        usernames::{self, Username},
     },
     store::{self, profiles, users},
 };
@@ -47,6 +48,10 @@ pub struct RegisterRequest {
     pub phone_number: Option<String>,
     /// One of `self_assignable_roles` (see `/auth/settings`); the first is the default.
     pub role: Option<String>,
+    /// A public handle: 3–30 letters, digits, `_`, `.` or `-`, starting with a letter or
+    /// digit; unique without regard to case. Needed when `AUTHGATE_USERNAMES=required`,
+    /// refused when `off`.
+    pub username: Option<String>,
 }
 
 /// The code mailed at registration, and, for an address registered more than once, the
@@ -115,6 +120,7 @@ struct NewAccount {
     last_name: String,
     phone_number: Option<String>,
     role: String,
+    username: Option<Username>,
 }
 
 impl Registration {
@@ -144,11 +150,16 @@ impl Registration {
             .hit(&self.db, LimitKind::RegisterIp, &client.limit_subject())
             .await?;
         let new = self.check(request)?;
-        // Cheap refusals first, so a taken address costs no password hash.
-        if let Some(existing) = users::find_by_email(&self.db, new.email.as_str()).await?
-            && existing.is_verified
-        {
+        // Cheap refusals first, so a taken address or name costs no password hash.
+        let existing = users::find_by_email(&self.db, new.email.as_str()).await?;
+        if existing.as_ref().is_some_and(|user| user.is_verified) {
             return Err(AuthError::EmailTaken);
+        }
+        if let Some(username) = &new.username {
+            let holder = existing.as_ref().map(|user| user.id);
+            self.accounts
+                .ensure_username_free(&self.db, username, holder)
+                .await?;
         }
         let registration = users::Registration {
             email: new.email.to_string(),
@@ -157,8 +168,10 @@ impl Registration {
             last_name: new.last_name,
             phone_number: new.phone_number,
             role: new.role,
+            username: new.username.map(String::from),
         };
 
+        let new_username_key = registration.username.as_deref().map(str::to_lowercase);
         let txn = store::begin(&self.db).await?;
         let now = self.clock.now();
         let user = match users::lock_by_email(&txn, new.email.as_str()).await? {
@@ -169,9 +182,14 @@ impl Registration {
                     profiles::insert_empty(&txn, user.id).await?;
                     user
                 }
-                // Another registration for this address committed first.
+                // Another registration for this address, or this name, committed first.
                 Err(err) if store::is_unique_violation(&err) => {
-                    return Err(self.codes.resend_refusal());
+                    return Err(match &new_username_key {
+                        Some(key) if users::find_by_username_key(&txn, key).await?.is_some() => {
+                            AuthError::UsernameTaken
+                        }
+                        _ => self.codes.resend_refusal(),
+                    });
                 }
                 Err(err) => return Err(err.into()),
             },
@@ -184,7 +202,7 @@ impl Registration {
         self.audit
             .record(
                 &txn,
-                Event::success(Action::Registration, Some(user.id), client),
+                Event::new(Action::Registration, Some(user.id), client),
             )
             .await?;
         txn.commit().await?;
@@ -309,6 +327,9 @@ impl Registration {
             parse_phone(request.phone_number.as_deref().unwrap_or_default()),
         );
         let role = self.check_role(&mut errors, request.role.as_deref());
+        let sent_username = request.username.as_deref().map(Some);
+        let username =
+            usernames::check_field(self.config.usernames, &mut errors, sent_username, true);
         let checked = || Some((email?, password?, first_name?, last_name?, phone_number?));
         let (email, password, first_name, last_name, phone_number) = errors.finish(checked())?;
         if !email.domain_is_allowed(&self.config.allowed_email_domains) {
@@ -321,6 +342,7 @@ impl Registration {
             last_name,
             phone_number,
             role: role?,
+            username: username.flatten(),
         })
     }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use poem_openapi::Object;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -12,6 +12,7 @@ use crate::{
     clock::Clock,
     domain::{
         AuthError, ClientInfo, SignedIn,
+        accounts::AccountStatus,
         audit::{Action, AuditTrail, Event},
         email::Email,
         error::FieldErrors,
@@ -22,6 +23,7 @@ use crate::{
         password_policy::Password,
         passwords::Passwords,
         sessions::Sessions,
+        usernames::Username,
     },
     mail::templates,
     store::{self, users},
@@ -32,8 +34,20 @@ use crate::{
 #[oai(example)]
 #[serde(default)]
 pub struct LoginRequest {
+    /// The account's address or username. Takes the place of `email`.
+    #[oai(skip_serializing_if_is_empty)]
+    pub login: String,
+    /// The account's address; `login` does the same and also takes a username.
+    #[oai(skip_serializing_if_is_empty)]
     pub email: String,
     pub password: String,
+}
+
+/// An account whose password was just proven, and its rehashed password when the stored
+/// hash used outdated parameters.
+struct Proven {
+    user: users::Model,
+    upgraded_hash: Option<String>,
 }
 
 pub struct SignIn {
@@ -59,31 +73,120 @@ impl SignIn {
         }
     }
 
-    /// Checks email and password and opens a session. Unknown emails cost a full password
-    /// check too, so neither the answer nor its timing tells whether an account exists.
+    /// Checks the credentials and opens a session. Unknown addresses and names cost a full
+    /// password check too, so neither the answer nor its timing tells whether an account
+    /// exists.
     pub async fn login(
         &self,
         request: LoginRequest,
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
+        let proven = self.authenticate(request, client).await?;
+        match AccountStatus::parse(&proven.user.status) {
+            AccountStatus::Active => {}
+            AccountStatus::Disabled => return Err(AuthError::AccountDisabled),
+            AccountStatus::PendingDeletion => {
+                return Err(AuthError::AccountPendingDeletion {
+                    deletion_scheduled_for: proven
+                        .user
+                        .deletion_scheduled_for
+                        .unwrap_or_else(|| self.clock.now()),
+                });
+            }
+        }
+        if !proven.user.is_verified {
+            return Err(AuthError::EmailNotVerified);
+        }
+        let txn = self.begin_sign_in(&proven).await?;
+        let user =
+            users::record_login(&txn, proven.user.id, proven.upgraded_hash, self.clock.now())
+                .await?;
+        self.sessions
+            .sign_in(txn, &user, client, Action::Login)
+            .await
+    }
+
+    /// Signs in to an account pending deletion and keeps it: the deletion is cancelled and a
+    /// mail confirms it. Only after a correct password does a live account get
+    /// `NotPendingDeletion`.
+    pub async fn restore(
+        &self,
+        request: LoginRequest,
+        client: &ClientInfo,
+    ) -> Result<SignedIn, AuthError> {
+        let proven = self.authenticate(request, client).await?;
+        if AccountStatus::parse(&proven.user.status) != AccountStatus::PendingDeletion {
+            return Err(AuthError::NotPendingDeletion);
+        }
+        let txn = self.begin_sign_in(&proven).await?;
+        let now = self.clock.now();
+        users::set_status(&txn, proven.user.id, users::ACTIVE, None, now).await?;
+        let user = users::record_login(&txn, proven.user.id, proven.upgraded_hash, now).await?;
+        self.audit
+            .record(
+                &txn,
+                Event::new(Action::DeletionCancelled, Some(user.id), client),
+            )
+            .await?;
+        let notice = Letter {
+            to: &user.email,
+            mail: templates::deletion_cancelled(),
+            user_id: Some(user.id),
+            code: None,
+        };
+        self.outbox.enqueue(&txn, notice).await?;
+        self.sessions
+            .sign_in(txn, &user, client, Action::Login)
+            .await
+    }
+
+    /// The account whose credentials these are, under the login limits and the lockout.
+    async fn authenticate(
+        &self,
+        request: LoginRequest,
+        client: &ClientInfo,
+    ) -> Result<Proven, AuthError> {
         let mut errors = FieldErrors::new();
-        let email = errors.check("email", Email::parse(&request.email));
+        // `login` (an address or a username) takes the place of `email`, which keeps working.
+        let (field, identifier) = match request.login.trim() {
+            "" => ("email", request.email.trim()),
+            login => ("login", login),
+        };
+        let email = if field == "email" {
+            errors.check("email", Email::parse(identifier)).map(Some)
+        } else if identifier.is_empty() {
+            errors.add("login", "This field is required.");
+            None
+        } else {
+            Some(Email::parse(identifier).ok())
+        };
         if request.password.is_empty() {
             errors.add("password", "This field is required.");
         }
         let email = errors.finish(email)?;
-        // Limits come before any hashing: a refused attempt costs almost nothing. The account
-        // counter takes this attempt now, before the (slow) check, so a burst of parallel
-        // guesses cannot all slip under the limit; a right password gives it back.
+        // Limits come before any hashing: a refused attempt costs almost nothing.
         self.limiter
             .hit(&self.db, LimitKind::LoginIp, &client.limit_subject())
             .await?;
+        let user = match &email {
+            Some(email) => users::find_by_email(&self.db, email.as_str()).await?,
+            None => match Username::parse(identifier) {
+                Ok(name) => users::find_by_username_key(&self.db, &name.key()).await?,
+                Err(_) => None,
+            },
+        };
+        // The lockout counts per account, however it is named; an unknown name or address
+        // counts under itself, alike.
+        let subject = match &user {
+            Some(user) => user.email.clone(),
+            None => identifier.to_lowercase(),
+        };
+        // The account counter takes this attempt now, before the (slow) check, so a burst of
+        // parallel guesses cannot all slip under the limit; a right password gives it back.
         let attempts = self
             .limiter
-            .hit(&self.db, LimitKind::LoginAccount, email.as_str())
+            .hit(&self.db, LimitKind::LoginAccount, &subject)
             .await?;
-
-        let user = users::find_by_email(&self.db, email.as_str()).await?;
         // No password over the size limit was ever accepted, so none can match.
         let verification = match Password::for_login(request.password) {
             Some(password) => {
@@ -99,50 +202,52 @@ impl SignIn {
                 (user, verification, password)
             }
             (user, _) => {
-                let user_id = user.map(|user| user.id);
-                self.failed_login(&email, user_id, client, attempts).await?;
+                let owner = user.map(|user| (user.id, user.email));
+                self.failed_login(owner, client, attempts).await?;
                 return Err(AuthError::InvalidCredentials);
             }
         };
         self.limiter
-            .refund(&self.db, LimitKind::LoginAccount, email.as_str())
+            .refund(&self.db, LimitKind::LoginAccount, &subject)
             .await?;
-        if !user.is_active {
-            return Err(AuthError::AccountDisabled);
-        }
-        if !user.is_verified {
-            return Err(AuthError::EmailNotVerified);
-        }
         let upgraded_hash = match verification {
             Verification::MatchNeedsRehash => Some(self.passwords.hash(&password).await?),
             _ => None,
         };
+        Ok(Proven {
+            user,
+            upgraded_hash,
+        })
+    }
 
+    /// Starts the transaction that signs `proven` in. The password was checked outside it;
+    /// a reset, change or status change that committed meanwhile must win, or its session
+    /// revocation (or new hash) would be undone.
+    async fn begin_sign_in(&self, proven: &Proven) -> Result<DatabaseTransaction, AuthError> {
         let txn = store::begin(&self.db).await?;
-        // The password was checked outside the transaction; a reset or change that committed
-        // meanwhile must win, or its session revocation (or new hash) would be undone.
-        let unchanged = users::lock(&txn, user.id).await?.is_some_and(|current| {
-            current.password_hash == user.password_hash && current.is_active && current.is_verified
-        });
+        let unchanged = users::lock(&txn, proven.user.id)
+            .await?
+            .is_some_and(|current| {
+                current.password_hash == proven.user.password_hash
+                    && current.status == proven.user.status
+                    && current.is_verified == proven.user.is_verified
+            });
         if !unchanged {
             return Err(AuthError::InvalidCredentials);
         }
-        let user = users::record_login(&txn, user.id, upgraded_hash, self.clock.now()).await?;
-        self.sessions
-            .sign_in(txn, &user, client, Action::Login)
-            .await
+        Ok(txn)
     }
 
     /// Records a failed login. The failure that uses up the account's allowance starts a
-    /// lockout, and its owner (if the address has an account) is told, once per window.
+    /// lockout, and its owner (if there is an account) is told, once per window.
     async fn failed_login(
         &self,
-        email: &Email,
-        user_id: Option<Uuid>,
+        owner: Option<(Uuid, String)>,
         client: &ClientInfo,
         failures: u32,
     ) -> Result<(), AuthError> {
-        let event = Event::failure(Action::Login, user_id, client)
+        let user_id = owner.as_ref().map(|(id, _)| *id);
+        let event = Event::new(Action::LoginFailed, user_id, client)
             .with(json!({"reason": "invalid_credentials"}));
         self.audit.record(&self.db, event).await?;
         let Some(limit) = self.limiter.limit(LimitKind::LoginAccount) else {
@@ -152,12 +257,12 @@ impl SignIn {
             return Ok(());
         }
         let event =
-            Event::success(Action::Lockout, user_id, client).with(json!({"failures": failures}));
+            Event::new(Action::Lockout, user_id, client).with(json!({"failures": failures}));
         self.audit.record(&self.db, event).await?;
         tracing::warn!(security_event = "lockout", user_id = ?user_id, "sign-in locked after failed logins");
-        if let Some(user_id) = user_id {
+        if let Some((user_id, email)) = owner {
             let notice = Letter {
-                to: email.as_str(),
+                to: &email,
                 mail: templates::account_locked(limit.window),
                 user_id: Some(user_id),
                 code: None,

@@ -9,8 +9,7 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub occurred_at: DateTimeUtc,
-    /// `registration`, `verification`, `login`, `lockout`, `refresh_reuse`, `password_reset`,
-    /// `password_change`, `session_revocation`.
+    /// The event's name (`login`, `login_failed`, `account_updated`, …).
     pub action: String,
     /// `success` or `failure`.
     pub outcome: String,
@@ -19,6 +18,10 @@ pub struct Model {
     pub user_agent: Option<String>,
     /// A small JSON object with what else matters (never a secret).
     pub details: String,
+    /// Who did it, when not the account itself (an admin).
+    pub actor_id: Option<Uuid>,
+    /// For edits, JSON `{"<field>": {"before": …, "after": …}}`.
+    pub changes: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -33,6 +36,8 @@ pub struct NewEvent<'a> {
     pub ip: Option<String>,
     pub user_agent: Option<String>,
     pub details: String,
+    pub actor_id: Option<Uuid>,
+    pub changes: Option<String>,
 }
 
 pub async fn insert(
@@ -49,6 +54,8 @@ pub async fn insert(
         ip: Set(event.ip),
         user_agent: Set(event.user_agent),
         details: Set(event.details),
+        actor_id: Set(event.actor_id),
+        changes: Set(event.changes),
     })
     .exec(conn)
     .await?;

@@ -41,6 +41,10 @@ pub fn empty(user_id: Uuid) -> Model {
     }
 }
 
+pub async fn find(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(user_id).one(conn).await
+}
+
 pub async fn insert_empty(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
     Entity::insert(ActiveModel::from(empty(user_id)))
         .exec(conn)

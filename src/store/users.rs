@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    QuerySelect,
+    Condition, QuerySelect,
     entity::prelude::*,
+    sea_query::Expr,
 };
 
 use super::{SecretText, profiles};
@@ -30,6 +31,20 @@ pub struct Model {
     /// needs the newest registration's password too: the code reaches an inbox whose owner
     /// may not have made the newest registration.
     pub registrations: i32,
+    /// As written; `username_key` (lowercased, unique) is what makes names unique without
+    /// regard to case.
+    pub username: Option<String>,
+    #[sea_orm(unique)]
+    pub username_key: Option<String>,
+    /// `active`, `disabled` or `pending_deletion`. `is_active` is kept equal to
+    /// `status == "active"` for instances of the previous release during an upgrade.
+    pub status: String,
+    pub deletion_scheduled_for: Option<DateTimeUtc>,
+    /// JSON objects: the user's own app-specific fields, and the ones only admins write.
+    pub metadata: String,
+    pub app_metadata: String,
+    /// The last login or refresh.
+    pub last_seen_at: Option<DateTimeUtc>,
 }
 
 /// Redacting: a row printed by accident must not carry the password hash into a log.
@@ -66,6 +81,7 @@ pub struct Registration {
     pub last_name: String,
     pub phone_number: Option<String>,
     pub role: String,
+    pub username: Option<String>,
 }
 
 /// A user with their profile row, in one query.
@@ -121,8 +137,13 @@ pub async fn insert_unverified(
         id: Set(Uuid::now_v7()),
         is_verified: Set(false),
         is_active: Set(true),
+        status: Set(ACTIVE.to_string()),
+        deletion_scheduled_for: Set(None),
+        metadata: Set("{}".to_string()),
+        app_metadata: Set("{}".to_string()),
         created_at: Set(now),
         last_login_at: Set(None),
+        last_seen_at: Set(None),
         registrations: Set(1),
         ..registration_changes(registration, now)
     }
@@ -155,6 +176,8 @@ fn registration_changes(registration: Registration, now: DateTime<Utc>) -> Activ
         last_name: Set(registration.last_name),
         phone_number: Set(registration.phone_number),
         role: Set(registration.role),
+        username_key: Set(registration.username.as_deref().map(str::to_lowercase)),
+        username: Set(registration.username),
         updated_at: Set(now),
         ..Default::default()
     }
@@ -171,6 +194,7 @@ pub async fn mark_verified_and_signed_in(
         is_verified: Set(true),
         updated_at: Set(now),
         last_login_at: Set(Some(now)),
+        last_seen_at: Set(Some(now)),
         ..Default::default()
     }
     .update(conn)
@@ -187,6 +211,7 @@ pub async fn record_login(
     ActiveModel {
         id: Set(id),
         last_login_at: Set(Some(now)),
+        last_seen_at: Set(Some(now)),
         password_hash: upgraded_hash.map_or(NotSet, |hash| Set(hash.into())),
         ..Default::default()
     }
@@ -213,25 +238,100 @@ pub async fn set_password(
     .await
 }
 
-/// The fields a user edits on their own record; `None` leaves a field alone.
+/// Fields of an account that are edited (by its owner or an admin); `None` leaves a field
+/// alone.
 #[derive(Default)]
-pub struct NameChanges {
+pub struct AccountChanges {
+    pub email: Option<String>,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub phone_number: Option<Option<String>>,
+    pub username: Option<Option<String>>,
+    pub role: Option<String>,
+    pub is_verified: Option<bool>,
+    /// JSON objects, already merged and checked.
+    pub metadata: Option<String>,
+    pub app_metadata: Option<String>,
 }
 
-pub async fn update_names(
+pub async fn update(
     conn: &impl ConnectionTrait,
     id: Uuid,
-    changes: NameChanges,
+    changes: AccountChanges,
+    now: DateTime<Utc>,
+) -> Result<Model, DbErr> {
+    let username_key = changes
+        .username
+        .as_ref()
+        .map(|username| username.as_deref().map(str::to_lowercase));
+    ActiveModel {
+        id: Set(id),
+        email: changes.email.map_or(NotSet, Set),
+        first_name: changes.first_name.map_or(NotSet, Set),
+        last_name: changes.last_name.map_or(NotSet, Set),
+        phone_number: changes.phone_number.map_or(NotSet, Set),
+        username: changes.username.map_or(NotSet, Set),
+        username_key: username_key.map_or(NotSet, Set),
+        role: changes.role.map_or(NotSet, Set),
+        is_verified: changes.is_verified.map_or(NotSet, Set),
+        metadata: changes.metadata.map_or(NotSet, Set),
+        app_metadata: changes.app_metadata.map_or(NotSet, Set),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .update(conn)
+    .await
+}
+
+/// The statuses an account goes through.
+pub const ACTIVE: &str = "active";
+pub const DISABLED: &str = "disabled";
+pub const PENDING_DELETION: &str = "pending_deletion";
+
+pub async fn find_by_username_key(
+    conn: &impl ConnectionTrait,
+    username_key: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::UsernameKey.eq(username_key))
+        .one(conn)
+        .await
+}
+
+/// Records that the account was seen (a login or refresh), at most once a minute: most
+/// refreshes then write nothing.
+pub async fn touch_last_seen(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let stale = now - chrono::TimeDelta::seconds(60);
+    Entity::update_many()
+        .col_expr(Column::LastSeenAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .filter(
+            Condition::any()
+                .add(Column::LastSeenAt.is_null())
+                .add(Column::LastSeenAt.lt(stale)),
+        )
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Moves an account to `status`, keeping `is_active` in step.
+pub async fn set_status(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    status: &str,
+    deletion_scheduled_for: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Model, DbErr> {
     ActiveModel {
         id: Set(id),
-        first_name: changes.first_name.map_or(NotSet, Set),
-        last_name: changes.last_name.map_or(NotSet, Set),
-        phone_number: changes.phone_number.map_or(NotSet, Set),
+        status: Set(status.to_string()),
+        is_active: Set(status == ACTIVE),
+        deletion_scheduled_for: Set(deletion_scheduled_for),
         updated_at: Set(now),
         ..Default::default()
     }

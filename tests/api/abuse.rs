@@ -237,7 +237,7 @@ db_tests! {
         assert_eq!(ported_v4.status, 200);
         assert_eq!(ported_v6.status, 200);
         let rows = audit_rows(&app).await;
-        let failure = rows.iter().find(|row| row["action"] == "login" && row["outcome"] == "failure").unwrap();
+        let failure = rows.iter().find(|row| row["action"] == "login_failed" && row["outcome"] == "failure").unwrap();
         assert_eq!(failure["ip"], "203.0.113.5");
     }
 
@@ -288,7 +288,7 @@ db_tests! {
 
         for (action, outcome) in [
             ("registration", "success"), ("verification", "success"), ("login", "success"),
-            ("login", "failure"), ("lockout", "success"), ("refresh_reuse", "failure"),
+            ("login_failed", "failure"), ("lockout", "success"), ("refresh_reuse", "failure"),
             ("password_change", "success"), ("password_reset", "success"), ("session_revocation", "success"),
         ] {
             assert!(

@@ -52,7 +52,7 @@ db_tests! {
     async fn disabled_accounts_cannot_sign_in(db: Db) {
         let app = TestApp::spawn(db).await;
         app.verified_user("jane@example.com").await;
-        app.execute("UPDATE users SET is_active = false").await;
+        app.execute("UPDATE users SET status = 'disabled', is_active = false").await;
 
         app.login("jane@example.com", PASSWORD).await.expect(403, Some("account_disabled"));
         app.login("jane@example.com", "not the password").await.expect(401, Some("invalid_credentials"));

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod abuse;
+mod accounts;
 mod cli;
 mod conventions;
 mod instances;

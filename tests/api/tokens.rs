@@ -242,7 +242,7 @@ db_tests! {
         let signed_in = app.verified_user("jane@example.com").await;
         let access = signed_in["access"].as_str().unwrap();
 
-        app.execute("UPDATE users SET is_active = false").await;
+        app.execute("UPDATE users SET status = 'disabled', is_active = false").await;
         app.get("/auth/me", Some(access)).await.expect(401, Some("unauthorized"));
         app.post("/auth/token/refresh", json!({"refresh": signed_in["refresh"]}))
             .await
