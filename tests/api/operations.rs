@@ -426,7 +426,10 @@ async fn trace_logs_carry_no_database_or_smtp_password() {
     assert!(status.success(), "exit status {status:?}");
     let logs =
         std::fs::read_to_string(&stderr).unwrap() + &std::fs::read_to_string(&stdout).unwrap();
-    assert!(logs.contains("TRACE"), "trace logging was on");
+    if Db::postgres().is_some() {
+        // The PostgreSQL driver logs at trace level; on SQLite nothing does.
+        assert!(logs.contains("TRACE"), "trace logging was on");
+    }
     for password in [database_password.as_str(), smtp_password] {
         let leaks: Vec<&str> = logs
             .lines()
