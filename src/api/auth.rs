@@ -8,7 +8,11 @@ use poem::Request;
 use poem_openapi::{SecurityScheme, auth::Bearer};
 
 use super::error::{ApiError, ErrorCode};
-use crate::{app::AppState, domain::Account, tokens::AccessClaims};
+use crate::{
+    app::AppState,
+    domain::{Account, accounts::ADMIN_ROLE},
+    tokens::AccessClaims,
+};
 
 /// An access token from `POST /auth/login` (or verify-otp / refresh), sent as
 /// `Authorization: Bearer <token>`.
@@ -20,6 +24,18 @@ pub struct BearerAuth(pub Caller);
 pub struct Caller {
     pub claims: AccessClaims,
     pub account: Account,
+}
+
+impl Caller {
+    /// The caller, if their account holds `admin` (read from the account, not the token, so a
+    /// demotion counts at once); any other role gets 403 `forbidden`.
+    pub fn admin(&self) -> Result<&Account, ApiError> {
+        if self.account.role == ADMIN_ROLE {
+            Ok(&self.account)
+        } else {
+            Err(ApiError::new(ErrorCode::Forbidden))
+        }
+    }
 }
 
 async fn check_access_token(request: &Request, bearer: Bearer) -> poem::Result<Caller> {

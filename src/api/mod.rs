@@ -42,6 +42,8 @@ pub enum ApiTags {
     Account,
     /// The signed-in user's devices.
     Sessions,
+    /// Managing accounts: for users holding the `admin` role.
+    Admin,
     /// Keys and discovery for services that verify our tokens offline.
     Keys,
     /// Health, readiness and public settings.

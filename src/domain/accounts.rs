@@ -12,6 +12,9 @@ use uuid::Uuid;
 use super::{error::AuthError, profile_schema::ProfileSchema, usernames::Username};
 use crate::store::{profiles, users};
 
+/// The role that administers accounts; `AUTHGATE_ROLES` always contains it.
+pub const ADMIN_ROLE: &str = "admin";
+
 /// A JSON object of app-defined fields.
 pub type Metadata = BTreeMap<String, Value>;
 
@@ -234,6 +237,21 @@ impl Accounts {
                 errors.add(&field, problem);
             }
         }
+    }
+
+    /// Refuses a change that would leave no active admin: `leaving` is the admin about to be
+    /// demoted, disabled, deleted or anonymized. Call it inside the transaction that makes the
+    /// change, after locking `leaving`'s row, so two admins demoting each other at once cannot
+    /// both pass.
+    pub async fn ensure_other_active_admin(
+        &self,
+        conn: &impl ConnectionTrait,
+        leaving: Uuid,
+    ) -> Result<(), AuthError> {
+        if users::count_other_active_with_role(conn, ADMIN_ROLE, leaving).await? == 0 {
+            return Err(AuthError::LastAdmin);
+        }
+        Ok(())
     }
 
     /// Refuses a username another account holds; `holder` may keep its own.

@@ -288,6 +288,20 @@ pub const ACTIVE: &str = "active";
 pub const DISABLED: &str = "disabled";
 pub const PENDING_DELETION: &str = "pending_deletion";
 
+/// Active accounts holding `role`, other than `except`.
+pub async fn count_other_active_with_role(
+    conn: &impl ConnectionTrait,
+    role: &str,
+    except: Uuid,
+) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(Column::Role.eq(role))
+        .filter(Column::Status.eq(ACTIVE))
+        .filter(Column::Id.ne(except))
+        .count(conn)
+        .await
+}
+
 pub async fn find_by_username_key(
     conn: &impl ConnectionTrait,
     username_key: &str,
