@@ -14,6 +14,7 @@ pub mod service;
 pub mod sessions;
 mod swagger_ui;
 pub mod tokens;
+pub mod two_factor;
 
 use std::{sync::Arc, time::Instant};
 
@@ -42,6 +43,9 @@ pub enum ApiTags {
     Account,
     /// The signed-in user's devices.
     Sessions,
+    /// Two-factor sign-in: authenticator apps, codes by mail, recovery codes, trusted
+    /// devices.
+    TwoFactor,
     /// Managing accounts: for users holding the `admin` role.
     Admin,
     /// Keys and discovery for services that verify our tokens offline.
@@ -57,6 +61,7 @@ type Apis = (
     me::MeApi,
     account::AccountApi,
     sessions::SessionsApi,
+    two_factor::TwoFactorApi,
     service::ServiceApi,
 );
 

@@ -24,7 +24,7 @@ use crate::{
     },
     flows::{
         me::Me, password_reset::PasswordReset, registration::Registration, sign_in::SignIn,
-        usernames::UsernameLookup,
+        two_factor::TwoFactor, usernames::UsernameLookup,
     },
     mail::{MailError, Mailer},
     store,
@@ -49,6 +49,7 @@ pub struct AppState {
     pub password_reset: PasswordReset,
     pub me: Me,
     pub username_lookup: UsernameLookup,
+    pub two_factor: TwoFactor,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +134,7 @@ impl AppState {
             password_reset: PasswordReset::new(&parts),
             me: Me::new(&parts),
             username_lookup: UsernameLookup::new(&parts),
+            two_factor: TwoFactor::new(&parts),
             accounts: parts.accounts,
             sessions: parts.sessions,
             limiter: parts.limiter,

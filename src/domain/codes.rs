@@ -33,6 +33,8 @@ pub const OTP_LENGTH: usize = 6;
 pub enum Purpose {
     Registration,
     PasswordReset,
+    /// A second factor by mail: turning it on, signing in, and confirming a sensitive change.
+    SecondFactor,
 }
 
 impl Purpose {
@@ -40,6 +42,7 @@ impl Purpose {
         match self {
             Purpose::Registration => "registration",
             Purpose::PasswordReset => "password_reset",
+            Purpose::SecondFactor => "second_factor",
         }
     }
 
@@ -47,15 +50,18 @@ impl Purpose {
         match self {
             Purpose::Registration => templates::verification_code(code, valid_for),
             Purpose::PasswordReset => templates::password_reset_code(code, valid_for),
+            Purpose::SecondFactor => templates::sign_in_code(code, valid_for),
         }
     }
 
     /// Whether a code of this purpose can serve `user`: verification codes go to accounts
-    /// still unverified, reset codes to any active account.
+    /// still unverified, the others to any active account (a second factor may also serve
+    /// restoring an account pending deletion).
     fn serves(self, user: &users::Model) -> bool {
         match self {
             Purpose::Registration => user.is_active && !user.is_verified,
             Purpose::PasswordReset => user.is_active,
+            Purpose::SecondFactor => user.status != users::DISABLED,
         }
     }
 }

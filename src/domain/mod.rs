@@ -24,8 +24,10 @@ pub mod passwords;
 pub mod pictures;
 pub mod profile_schema;
 pub mod recovery_codes;
+pub mod second_factors;
 pub mod sessions;
 pub mod totp;
+pub mod trusted_devices;
 pub mod user_agents;
 pub mod usernames;
 

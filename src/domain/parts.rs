@@ -7,7 +7,8 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool, limits::Limiter,
-    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema, sessions::Sessions,
+    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema,
+    second_factors::SecondFactors, sessions::Sessions, trusted_devices::TrustedDevices,
 };
 use crate::{clock::Clock, config::Config, mail::Mailer, tokens::AccessTokens, vault::Vault};
 
@@ -24,6 +25,8 @@ pub struct Parts {
     pub codes: Arc<Codes>,
     pub passwords: Arc<Passwords>,
     pub sessions: Arc<Sessions>,
+    pub devices: Arc<TrustedDevices>,
+    pub second_factors: Arc<SecondFactors>,
 }
 
 /// What the parts are made from.
@@ -68,7 +71,9 @@ impl Parts {
             Arc::clone(&outbox),
         ));
         let passwords = Arc::new(Passwords::new(
+            db.clone(),
             Arc::clone(&hashing),
+            Arc::clone(&limiter),
             config.password_min_length,
             Arc::clone(&clock),
             Arc::clone(&audit),
@@ -83,6 +88,23 @@ impl Parts {
             Arc::clone(&limiter),
             Arc::clone(&audit),
         ));
+        let devices = Arc::new(TrustedDevices::new(
+            db.clone(),
+            config.trusted_device_ttl,
+            Arc::clone(&clock),
+            Arc::clone(&audit),
+        ));
+        let second_factors = Arc::new(SecondFactors::new(
+            db.clone(),
+            Arc::clone(&config),
+            Arc::clone(&clock),
+            Arc::clone(&vault),
+            Arc::clone(&codes),
+            Arc::clone(&passwords),
+            Arc::clone(&audit),
+            Arc::clone(&outbox),
+            Arc::clone(&devices),
+        ));
         Parts {
             db,
             config,
@@ -96,6 +118,8 @@ impl Parts {
             codes,
             passwords,
             sessions,
+            devices,
+            second_factors,
         }
     }
 }

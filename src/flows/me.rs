@@ -18,12 +18,10 @@ use crate::{
         email::Email,
         error::FieldErrors,
         fields::{parse_avatar_url, parse_bio, parse_date_of_birth, parse_name, parse_phone},
-        hashing::Verification,
-        limits::{LimitKind, Limiter},
         parts::Parts,
-        password_policy::Password,
         passwords::{Passwords, REPLACEMENT_FIELDS},
-        sessions::Sessions,
+        second_factors::SecondFactors,
+        sessions::{Amr, Sessions, WayIn},
         usernames,
     },
     store::{self, profiles, users},
@@ -77,6 +75,9 @@ pub struct ChangePasswordRequest {
     /// The same rules as at registration.
     pub new_password: String,
     pub confirm_password: String,
+    /// With two-factor on: a TOTP, mailed (`POST /auth/mfa/challenge` with the bearer
+    /// token) or recovery code. Without it, 403 `mfa_required` with `methods`.
+    pub mfa_code: Option<String>,
 }
 
 /// Fields of the user object that only the service sets.
@@ -104,10 +105,10 @@ pub struct Me {
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
     accounts: Arc<Accounts>,
-    limiter: Arc<Limiter>,
     audit: Arc<AuditTrail>,
     passwords: Arc<Passwords>,
     sessions: Arc<Sessions>,
+    second_factors: Arc<SecondFactors>,
 }
 
 impl Me {
@@ -117,10 +118,10 @@ impl Me {
             config: Arc::clone(&parts.config),
             clock: Arc::clone(&parts.clock),
             accounts: Arc::clone(&parts.accounts),
-            limiter: Arc::clone(&parts.limiter),
             audit: Arc::clone(&parts.audit),
             passwords: Arc::clone(&parts.passwords),
             sessions: Arc::clone(&parts.sessions),
+            second_factors: Arc::clone(&parts.second_factors),
         }
     }
 
@@ -260,32 +261,28 @@ impl Me {
             &request.confirm_password,
         );
         let new_password = errors.finish(new_password)?;
-        // A stolen access token must not become a way around the login lockout: wrong current
-        // passwords count against the same allowance.
-        self.limiter
-            .hit(&self.db, LimitKind::LoginAccount, email.as_str())
-            .await?;
         let stored = users::find(&self.db, account.id)
             .await?
             .ok_or(AuthError::Unauthorized)?;
-        let current = Password::for_login(request.current_password);
-        let verification = match &current {
-            Some(current) => {
-                self.passwords
-                    .verify(current, Some(stored.password_hash.expose()))
-                    .await?
+        if let Err(err) = self
+            .passwords
+            .confirm_current(&stored, &request.current_password)
+            .await
+        {
+            if matches!(err, AuthError::InvalidCredentials) {
+                let event = Event::new(Action::PasswordChangeFailed, Some(account.id), client)
+                    .with(json!({"reason": "invalid_credentials"}));
+                self.audit.record(&self.db, event).await?;
             }
-            None => Verification::Mismatch,
-        };
-        if verification == Verification::Mismatch {
-            let event = Event::new(Action::PasswordChangeFailed, Some(account.id), client)
-                .with(json!({"reason": "invalid_credentials"}));
-            self.audit.record(&self.db, event).await?;
-            return Err(AuthError::InvalidCredentials);
+            return Err(err);
         }
-        self.limiter
-            .refund(&self.db, LimitKind::LoginAccount, email.as_str())
+        self.second_factors
+            .step_up(&stored, request.mfa_code.as_deref(), client)
             .await?;
+        let way_in = match SecondFactors::sign_in_methods(&stored).is_empty() {
+            true => WayIn::PASSWORD,
+            false => WayIn::with(Amr::PasswordAndCode),
+        };
         let new_hash = self.passwords.hash(&new_password).await?;
 
         let txn = store::begin(&self.db).await?;
@@ -293,7 +290,7 @@ impl Me {
             .passwords
             .replace(&txn, account.id, new_hash, Action::PasswordChange, client)
             .await?;
-        let tokens = self.sessions.start(&txn, &user, client).await?;
+        let tokens = self.sessions.start(&txn, &user, client, way_in).await?;
         txn.commit().await?;
         Ok(tokens)
     }

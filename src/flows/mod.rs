@@ -8,6 +8,7 @@ pub mod me;
 pub mod password_reset;
 pub mod registration;
 pub mod sign_in;
+pub mod two_factor;
 pub mod usernames;
 
 use poem_openapi::Object;

@@ -20,3 +20,4 @@ mod registration;
 mod secrets;
 mod sessions;
 mod tokens;
+mod two_factor;
