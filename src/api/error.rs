@@ -21,7 +21,7 @@ use poem_openapi::{
     types::{ToJSON, Type},
 };
 
-use crate::domain::error::AuthError;
+use crate::domain::error::{AuthError, chain};
 
 /// Declares every error code of the contract, each once: its variant, HTTP status, wire code
 /// and the sentence a person reads (which is also its OpenAPI description).
@@ -279,7 +279,7 @@ impl From<AuthError> for ApiError {
         };
         if matches!(code, ErrorCode::InternalError | ErrorCode::Unavailable) {
             // The whole chain of causes goes to the log, never to the client.
-            tracing::error!(error = %error_chain(&err), "request failed on the server's side");
+            tracing::error!(error = %chain(&err), "request failed on the server's side");
         }
         let error = ApiError::new(code);
         match err {
@@ -317,18 +317,6 @@ impl From<AuthError> for ApiError {
             _ => error,
         }
     }
-}
-
-/// "outer: cause: root cause", for one log line.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl ResponseError for ApiError {

@@ -24,6 +24,7 @@ pub mod passwords;
 pub mod pictures;
 pub mod profile_schema;
 pub mod recovery_codes;
+pub mod sealing;
 pub mod second_factors;
 pub mod sessions;
 pub mod totp;
