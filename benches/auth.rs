@@ -55,6 +55,7 @@ fn access_tokens(c: &mut Criterion) {
             store::migrate(&db).await.unwrap();
             let keys = KeyRing::start(
                 db,
+                Arc::new(Vault::from_spec("").unwrap()),
                 algorithm,
                 Duration::from_secs(300),
                 Arc::new(SystemClock),
