@@ -7,7 +7,8 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool, limits::Limiter,
-    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema, sessions::Sessions,
+    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema,
+    reauthentication::Reauthentication, sessions::Sessions,
 };
 use crate::{clock::Clock, config::Config, mail::Mailer, tokens::AccessTokens, vault::Vault};
 
@@ -23,6 +24,7 @@ pub struct Parts {
     pub audit: Arc<AuditTrail>,
     pub codes: Arc<Codes>,
     pub passwords: Arc<Passwords>,
+    pub reauthentication: Arc<Reauthentication>,
     pub sessions: Arc<Sessions>,
 }
 
@@ -74,6 +76,12 @@ impl Parts {
             Arc::clone(&audit),
             Arc::clone(&outbox),
         ));
+        let reauthentication = Arc::new(Reauthentication::new(
+            db.clone(),
+            Arc::clone(&limiter),
+            Arc::clone(&audit),
+            Arc::clone(&passwords),
+        ));
         let sessions = Arc::new(Sessions::new(
             db.clone(),
             &config,
@@ -95,6 +103,7 @@ impl Parts {
             audit,
             codes,
             passwords,
+            reauthentication,
             sessions,
         }
     }
