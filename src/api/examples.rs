@@ -12,6 +12,7 @@ use crate::{
     },
     flows::{
         CodeRequest, EmailRequest,
+        email_change::{EmailChangeConfirmation, EmailChangeRequest},
         me::{ChangePasswordRequest, UpdateMeRequest, UpdateProfile},
         password_reset::ResetRequest,
         registration::{CodeContext, RegisterRequest, ResendRequest, VerifyRequest},
@@ -169,5 +170,20 @@ impl Example for ChangePasswordRequest {
             new_password: NEW_PASSWORD.into(),
             confirm_password: NEW_PASSWORD.into(),
         }
+    }
+}
+
+impl Example for EmailChangeRequest {
+    fn example() -> Self {
+        Self {
+            new_email: "jane.doe@example.org".into(),
+            password: PASSWORD.into(),
+        }
+    }
+}
+
+impl Example for EmailChangeConfirmation {
+    fn example() -> Self {
+        Self { otp: CODE.into() }
     }
 }

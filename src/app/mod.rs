@@ -23,8 +23,8 @@ use crate::{
         sessions::Sessions,
     },
     flows::{
-        me::Me, password_reset::PasswordReset, registration::Registration, sign_in::SignIn,
-        usernames::UsernameLookup,
+        email_change::EmailChange, me::Me, my_data::MyData, password_reset::PasswordReset,
+        registration::Registration, sign_in::SignIn, usernames::UsernameLookup,
     },
     mail::{MailError, Mailer},
     store,
@@ -49,6 +49,8 @@ pub struct AppState {
     pub password_reset: PasswordReset,
     pub me: Me,
     pub username_lookup: UsernameLookup,
+    pub email_change: EmailChange,
+    pub my_data: MyData,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +135,8 @@ impl AppState {
             password_reset: PasswordReset::new(&parts),
             me: Me::new(&parts),
             username_lookup: UsernameLookup::new(&parts),
+            email_change: EmailChange::new(&parts),
+            my_data: MyData::new(&parts),
             accounts: parts.accounts,
             sessions: parts.sessions,
             limiter: parts.limiter,
