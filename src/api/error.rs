@@ -75,7 +75,7 @@ error_codes! {
     RefreshTokenReused = (UNAUTHORIZED, "refresh_token_reused",
         "This refresh token was already used. The session was ended for safety; sign in again."),
     EmailDomainNotAllowed = (FORBIDDEN, "email_domain_not_allowed",
-        "Addresses of this email domain cannot register."),
+        "Addresses of this email domain are not accepted."),
     RoleNotAllowed = (FORBIDDEN, "role_not_allowed", "This role cannot be chosen at registration."),
     EmailNotVerified = (FORBIDDEN, "email_not_verified",
         "Verify your email address first: we sent you a code."),
@@ -218,6 +218,14 @@ impl ApiError {
     pub fn from_poem(err: poem::Error) -> ApiError {
         if let Some(api_error) = err.downcast_ref::<ApiError>() {
             return api_error.clone();
+        }
+        // A query or path parameter that is missing or not of its type: named, so a client
+        // sees which (the library's reason stays out of the response).
+        if let Some(param) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
+            return ApiError::validation(
+                param.name,
+                "Missing, or not a value of this parameter's type.",
+            );
         }
         let code = match err.status() {
             StatusCode::NOT_FOUND => ErrorCode::NotFound,

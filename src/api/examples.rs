@@ -13,6 +13,7 @@ use crate::{
     },
     flows::{
         CodeRequest, EmailRequest,
+        email_change::{EmailChangeConfirmation, EmailChangeRequest},
         me::{ChangePasswordRequest, UpdateMeRequest, UpdateProfile},
         password_reset::ResetRequest,
         registration::{CodeContext, RegisterRequest, ResendRequest, VerifyRequest},
@@ -210,5 +211,21 @@ impl Example for PasswordAndCode {
             password: PASSWORD.into(),
             code: "123456".into(),
         }
+    }
+}
+
+impl Example for EmailChangeRequest {
+    fn example() -> Self {
+        Self {
+            new_email: "jane.doe@example.org".into(),
+            password: PASSWORD.into(),
+            mfa_code: None,
+        }
+    }
+}
+
+impl Example for EmailChangeConfirmation {
+    fn example() -> Self {
+        Self { otp: CODE.into() }
     }
 }

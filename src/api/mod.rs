@@ -3,11 +3,13 @@
 
 pub mod account;
 pub mod auth;
+pub mod email_change;
 pub mod error;
 mod examples;
 pub mod json;
 pub mod me;
 pub mod models;
+pub mod my_data;
 pub mod password_reset;
 pub mod registration;
 pub mod service;
@@ -60,6 +62,8 @@ type Apis = (
     password_reset::PasswordResetApi,
     me::MeApi,
     account::AccountApi,
+    email_change::EmailChangeApi,
+    my_data::MyDataApi,
     sessions::SessionsApi,
     two_factor::TwoFactorApi,
     service::ServiceApi,

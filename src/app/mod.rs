@@ -25,8 +25,9 @@ use crate::{
         sessions::Sessions,
     },
     flows::{
-        me::Me, password_reset::PasswordReset, registration::Registration, sign_in::SignIn,
-        two_factor::TwoFactor, usernames::UsernameLookup,
+        email_change::EmailChange, me::Me, my_data::MyData, password_reset::PasswordReset,
+        registration::Registration, sign_in::SignIn, two_factor::TwoFactor,
+        usernames::UsernameLookup,
     },
     mail::{MailError, Mailer},
     store,
@@ -52,6 +53,8 @@ pub struct AppState {
     pub me: Me,
     pub username_lookup: UsernameLookup,
     pub two_factor: TwoFactor,
+    pub email_change: EmailChange,
+    pub my_data: MyData,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +162,8 @@ impl AppState {
             me: Me::new(&parts),
             username_lookup: UsernameLookup::new(&parts),
             two_factor: TwoFactor::new(&parts),
+            email_change: EmailChange::new(&parts),
+            my_data: MyData::new(&parts),
             accounts: parts.accounts,
             sessions: parts.sessions,
             limiter: parts.limiter,

@@ -23,6 +23,7 @@ pub mod password_policy;
 pub mod passwords;
 pub mod pictures;
 pub mod profile_schema;
+pub mod reauthentication;
 pub mod recovery_codes;
 pub mod sealing;
 pub mod second_factors;

@@ -8,7 +8,8 @@ use sea_orm::DatabaseConnection;
 use super::{
     accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool, limits::Limiter,
     outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema,
-    second_factors::SecondFactors, sessions::Sessions, trusted_devices::TrustedDevices,
+    reauthentication::Reauthentication, second_factors::SecondFactors, sessions::Sessions,
+    trusted_devices::TrustedDevices,
 };
 use crate::{clock::Clock, config::Config, mail::Mailer, tokens::AccessTokens, vault::Vault};
 
@@ -24,6 +25,7 @@ pub struct Parts {
     pub audit: Arc<AuditTrail>,
     pub codes: Arc<Codes>,
     pub passwords: Arc<Passwords>,
+    pub reauthentication: Arc<Reauthentication>,
     pub sessions: Arc<Sessions>,
     pub devices: Arc<TrustedDevices>,
     pub second_factors: Arc<SecondFactors>,
@@ -105,6 +107,12 @@ impl Parts {
             Arc::clone(&outbox),
             Arc::clone(&devices),
         ));
+        let reauthentication = Arc::new(Reauthentication::new(
+            db.clone(),
+            Arc::clone(&audit),
+            Arc::clone(&passwords),
+            Arc::clone(&second_factors),
+        ));
         Parts {
             db,
             config,
@@ -117,6 +125,7 @@ impl Parts {
             audit,
             codes,
             passwords,
+            reauthentication,
             sessions,
             devices,
             second_factors,

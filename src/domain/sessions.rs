@@ -79,6 +79,16 @@ impl Amr {
         }
     }
 
+    /// The methods of an access token, read back.
+    pub fn of_methods(methods: &[String]) -> Amr {
+        let has = |method: &str| methods.iter().any(|m| m == method);
+        match (has("mfa"), has("swk")) {
+            (true, true) => Amr::PasswordAndTrustedDevice,
+            (true, false) => Amr::PasswordAndCode,
+            _ => Amr::Password,
+        }
+    }
+
     fn stored(self) -> String {
         serde_json::to_string(self.methods()).unwrap_or_default()
     }

@@ -5,7 +5,7 @@ use std::{collections::BTreeMap, sync::Arc};
 use poem_openapi::{Object, types::MaybeUndefined};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
     clock::Clock,
@@ -20,8 +20,8 @@ use crate::{
         fields::{parse_avatar_url, parse_bio, parse_date_of_birth, parse_name, parse_phone},
         parts::Parts,
         passwords::{Passwords, REPLACEMENT_FIELDS},
-        second_factors::SecondFactors,
-        sessions::{Amr, Sessions, WayIn},
+        reauthentication::Reauthentication,
+        sessions::Sessions,
         usernames,
     },
     store::{self, profiles, users},
@@ -107,8 +107,8 @@ pub struct Me {
     accounts: Arc<Accounts>,
     audit: Arc<AuditTrail>,
     passwords: Arc<Passwords>,
+    reauthentication: Arc<Reauthentication>,
     sessions: Arc<Sessions>,
-    second_factors: Arc<SecondFactors>,
 }
 
 impl Me {
@@ -120,8 +120,8 @@ impl Me {
             accounts: Arc::clone(&parts.accounts),
             audit: Arc::clone(&parts.audit),
             passwords: Arc::clone(&parts.passwords),
+            reauthentication: Arc::clone(&parts.reauthentication),
             sessions: Arc::clone(&parts.sessions),
-            second_factors: Arc::clone(&parts.second_factors),
         }
     }
 
@@ -261,28 +261,16 @@ impl Me {
             &request.confirm_password,
         );
         let new_password = errors.finish(new_password)?;
-        let stored = users::find(&self.db, account.id)
-            .await?
-            .ok_or(AuthError::Unauthorized)?;
-        if let Err(err) = self
-            .passwords
-            .confirm_current(&stored, &request.current_password)
-            .await
-        {
-            if matches!(err, AuthError::InvalidCredentials) {
-                let event = Event::new(Action::PasswordChangeFailed, Some(account.id), client)
-                    .with(json!({"reason": "invalid_credentials"}));
-                self.audit.record(&self.db, event).await?;
-            }
-            return Err(err);
-        }
-        self.second_factors
-            .step_up(&stored, request.mfa_code.as_deref(), client)
+        let proven = self
+            .reauthentication
+            .confirm(
+                account,
+                &request.current_password,
+                request.mfa_code.as_deref(),
+                Action::PasswordChangeFailed,
+                client,
+            )
             .await?;
-        let way_in = match SecondFactors::sign_in_methods(&stored).is_empty() {
-            true => WayIn::PASSWORD,
-            false => WayIn::with(Amr::PasswordAndCode),
-        };
         let new_hash = self.passwords.hash(&new_password).await?;
 
         let txn = store::begin(&self.db).await?;
@@ -290,7 +278,10 @@ impl Me {
             .passwords
             .replace(&txn, account.id, new_hash, Action::PasswordChange, client)
             .await?;
-        let tokens = self.sessions.start(&txn, &user, client, way_in).await?;
+        let tokens = self
+            .sessions
+            .start(&txn, &user, client, proven.way_in())
+            .await?;
         txn.commit().await?;
         Ok(tokens)
     }

@@ -4,7 +4,9 @@
 //! A flow's inputs are defined here, once: the handlers deserialize requests straight into
 //! them, and their OpenAPI schemas are derived from them.
 
+pub mod email_change;
 pub mod me;
+pub mod my_data;
 pub mod password_reset;
 pub mod registration;
 pub mod sign_in;

@@ -1,7 +1,7 @@
 //! The `audit_events` table: the security events of every account.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, entity::prelude::*};
+use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect, entity::prelude::*};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
@@ -46,7 +46,9 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     Entity::insert(ActiveModel {
-        id: Set(Uuid::new_v4()),
+        // Time-ordered: events recorded in one instant (one request often records several)
+        // still list in the order they happened.
+        id: Set(Uuid::now_v7()),
         occurred_at: Set(now),
         action: Set(event.action.to_string()),
         outcome: Set(event.outcome.to_string()),
@@ -60,4 +62,20 @@ pub async fn insert(
     .exec(conn)
     .await?;
     Ok(())
+}
+
+/// The events of one account, newest first (ties in time in the order of their time-ordered
+/// ids); at most `limit` of them when one is given.
+pub async fn of_user_newest_first(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    limit: Option<u64>,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .order_by_desc(Column::OccurredAt)
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
 }

@@ -420,3 +420,28 @@ db_tests! {
         verify(&app, &token, "totp", &totp_code(&app, &secret, 0)).await.expect(200, None);
     }
 }
+
+db_tests! {
+    async fn changing_the_address_asks_for_the_second_factor(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let (signed_in, secret, _) = user_with_totp(&app, "jane@example.com").await;
+        let access = signed_in["access"].as_str();
+        let request = |code: Option<String>| json!({"new_email": "jane@example.org", "password": PASSWORD, "mfa_code": code});
+
+        let asked = app.request(Method::POST, "/auth/me/email", access, Some(request(None))).await;
+        asked.expect(403, Some("mfa_required"));
+        assert_eq!(asked.body["methods"], json!(["totp", "recovery_code"]));
+        app.request(Method::POST, "/auth/me/email", access, Some(request(Some("000000".into()))))
+            .await
+            .expect(400, Some("invalid_mfa_code"));
+        app.request(Method::POST, "/auth/me/email", access, Some(request(Some(totp_code(&app, &secret, 0)))))
+            .await
+            .expect(202, None);
+        let confirmed = app
+            .request(Method::POST, "/auth/me/email/confirm", access, Some(json!({"otp": app.mail.latest_code("jane@example.org")})))
+            .await;
+        confirmed.expect(200, None);
+        // The new session keeps how the caller's own was authenticated: a password alone here.
+        assert_eq!(claims_of(confirmed.body["access"].as_str().unwrap())["amr"], json!(["pwd"]));
+    }
+}
