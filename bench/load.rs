@@ -50,9 +50,12 @@ async fn main() {
 /// Inserts verified users `load0@example.com`… with one password hashed at the default
 /// parameters (the server verifies it with those).
 async fn seed(count: usize) {
-    let db = store::connect(&std::env::var("DATABASE_URL").expect("DATABASE_URL"))
-        .await
-        .unwrap();
+    let db = store::connect(
+        &std::env::var("DATABASE_URL").expect("DATABASE_URL"),
+        store::Open::CreatingIfMissing,
+    )
+    .await
+    .unwrap();
     store::migrate(&db).await.unwrap();
     let defaults = Argon2Params {
         memory_kib: 19_456,

@@ -51,7 +51,9 @@ fn access_tokens(c: &mut Criterion) {
         SigningAlgorithm::Rs256,
     ] {
         let tokens = runtime.block_on(async {
-            let db = store::connect("sqlite::memory:").await.unwrap();
+            let db = store::connect("sqlite::memory:", store::Open::CreatingIfMissing)
+                .await
+                .unwrap();
             store::migrate(&db).await.unwrap();
             let keys = KeyRing::start(
                 db,

@@ -13,7 +13,8 @@ use crate::{
     config::{self, Config, ConfigError},
     domain::{error::chain, sealing},
     server::BoundServer,
-    store, telemetry,
+    store::{self, Open},
+    telemetry,
     tokens::keys,
     vault::Vault,
 };
@@ -96,7 +97,7 @@ fn parse_failure(err: clap::Error, dotenv: Result<(), ConfigError>) -> ExitCode 
 async fn execute(command: Command, dotenv: Result<(), ConfigError>) -> Result<(), String> {
     match command {
         Command::Openapi => {
-            println!("{}", api::openapi().spec());
+            println!("{}", api::document_and_ui().0);
             Ok(())
         }
         Command::Serve(config) => serve(ready(config, dotenv)?).await,
@@ -154,28 +155,67 @@ async fn rotate_key(config: &Config) -> Result<(), String> {
 }
 
 async fn list_keys(config: &Config) -> Result<(), String> {
-    let db = migrated_database(config).await?;
-    let listing = keys::list(&db, config.access_ttl, SystemClock.now())
+    // Read-only: opens an existing database and neither creates nor migrates anything.
+    let db = store::connect(config.database_url.expose(), Open::Existing)
         .await
         .map_err(|err| err.to_string())?;
-    println!(
-        "{:<44} {:<6} {:<8} {:<26} {:<26} published until",
-        "kid", "alg", "state", "created", "retired"
-    );
+    let listing = keys::list(&db, config.access_ttl, SystemClock.now())
+        .await
+        .map_err(|err| format!("cannot list the keys (is the database migrated?): {err}"))?;
     let time =
         |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or("-".to_string(), |t| t.to_rfc3339());
-    for key in listing {
-        println!(
-            "{:<44} {:<6} {:<8} {:<26} {:<26} {}",
-            key.kid,
-            key.algorithm,
-            key.state,
-            key.created_at.to_rfc3339(),
-            time(key.retired_at),
-            time(key.published_until),
-        );
-    }
+    let rows: Vec<Vec<String>> = listing
+        .into_iter()
+        .map(|key| {
+            vec![
+                key.kid,
+                key.algorithm.to_string(),
+                key.state.to_string(),
+                key.created_at.to_rfc3339(),
+                time(key.retired_at),
+                time(key.published_until),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "kid",
+            "alg",
+            "state",
+            "created",
+            "retired",
+            "published until",
+        ],
+        &rows,
+    );
     Ok(())
+}
+
+/// Prints columns as wide as their widest cell, two spaces apart.
+fn print_table(headers: &[&str], rows: &[Vec<String>]) {
+    let widths: Vec<usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(column, header)| {
+            rows.iter()
+                .map(|row| row[column].chars().count())
+                .chain([header.len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
 }
 
 async fn reencrypt(config: &Config) -> Result<(), String> {
@@ -200,7 +240,7 @@ fn vault_of(config: &Config) -> Result<Vault, String> {
 }
 
 async fn migrated_database(config: &Config) -> Result<sea_orm::DatabaseConnection, String> {
-    let db = store::connect(config.database_url.expose())
+    let db = store::connect(config.database_url.expose(), Open::CreatingIfMissing)
         .await
         .map_err(|err| err.to_string())?;
     store::migrate(&db).await.map_err(|err| err.to_string())?;

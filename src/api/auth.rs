@@ -11,11 +11,12 @@ use super::error::{ApiError, ErrorCode};
 use crate::{
     app::AppState,
     domain::{Account, AuthError, accounts::ADMIN_ROLE},
-    tokens::AccessClaims,
+    tokens::{AccessClaims, TokenRejected},
 };
 
-/// An access token from `POST /auth/login` (or verify-otp / refresh), sent as
-/// `Authorization: Bearer <token>`.
+/// The `access` token from `POST /auth/login` (or `/auth/verify-otp`, `/auth/mfa/verify`,
+/// `/auth/token/refresh`), sent as `Authorization: Bearer <token>`. In Swagger UI's
+/// *Authorize* dialog, paste the token alone, without `Bearer `: the UI adds it.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_access_token")]
 pub struct BearerAuth(pub Caller);
@@ -63,6 +64,36 @@ pub async fn optional_caller(request: &Request) -> Result<Option<Caller>, ApiErr
     caller(request, token).await.map(Some)
 }
 
+/// What was wrong with the header, for the person reading the 401 (the token itself is never
+/// echoed).
+fn refusal_message(token: &str, reason: &TokenRejected) -> &'static str {
+    if token
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("bearer ")
+    {
+        return "The Authorization header says `Bearer` twice: send `Bearer <token>` (in \
+                Swagger UI's Authorize dialog, paste the token alone).";
+    }
+    match reason {
+        TokenRejected::Malformed => {
+            "The bearer token is not a JWT: send the `access` token of the sign-in answer, not \
+             the refresh token."
+        }
+        TokenRejected::WrongType => "The bearer token is not an access token.",
+        TokenRejected::CriticalExtension => {
+            "The access token names critical header extensions this service does not know."
+        }
+        TokenRejected::UnknownKey => {
+            "The access token was signed with a key this service does not know."
+        }
+        TokenRejected::Invalid => "The access token's signature, issuer or audience is wrong.",
+        TokenRejected::OutsideLifetime => {
+            "The access token has expired: get a new one at /auth/token/refresh."
+        }
+    }
+}
+
 async fn check_access_token(request: &Request, bearer: Bearer) -> poem::Result<Caller> {
     Ok(caller(request, &bearer.token).await?)
 }
@@ -73,7 +104,7 @@ async fn caller(request: &Request, token: &str) -> Result<Caller, ApiError> {
         .ok_or_else(|| ApiError::new(ErrorCode::InternalError))?;
     let claims = state.access_tokens.verify(token).await.map_err(|reason| {
         tracing::debug!(%reason, "access token refused");
-        ApiError::new(ErrorCode::Unauthorized)
+        ApiError::new(ErrorCode::Unauthorized).with_message(refusal_message(token, &reason))
     })?;
     let account = state
         .accounts

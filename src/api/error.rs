@@ -106,6 +106,7 @@ error_codes! {
     InternalError = (INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side."),
     Overloaded = (SERVICE_UNAVAILABLE, "overloaded", "The service is busy. Try again in a moment."),
     Unavailable = (SERVICE_UNAVAILABLE, "unavailable", "The service is temporarily unavailable."),
+    NotReady = (SERVICE_UNAVAILABLE, "not_ready", "The database does not answer: send traffic elsewhere."),
 }
 
 /// The body of every error response.
@@ -360,6 +361,9 @@ pub trait ErrorSet: Send + Sync + 'static {
     /// Groups of codes: those of the operation's inputs ([`JSON_BODY`], [`BEARER`]), then
     /// its own.
     const CODES: &'static [&'static [ErrorCode]];
+    /// What any operation may answer with on top of its own codes: a fault of ours, and the
+    /// database out of reach.
+    const ALWAYS: &'static [ErrorCode] = &[ErrorCode::InternalError, ErrorCode::Unavailable];
 }
 
 /// What any operation that reads a JSON body may answer.
@@ -374,7 +378,18 @@ pub const JSON_BODY: &[ErrorCode] = &[
 pub const BEARER: &[ErrorCode] = &[ErrorCode::Unauthorized];
 
 /// Declares an [`ErrorSet`]: `error_set!(LoginErrors[JSON_BODY]: InvalidCredentials, ...)`.
+/// `error_set!(offline Name: ...)` declares one for an operation that never touches the
+/// database, so it does not list 503 `unavailable`.
 macro_rules! error_set {
+    (offline $name:ident $(: $($code:ident),+)? $(,)?) => {
+        pub struct $name;
+        impl $crate::api::error::ErrorSet for $name {
+            const CODES: &'static [&'static [$crate::api::error::ErrorCode]] =
+                &[&[$($($crate::api::error::ErrorCode::$code),+)?]];
+            const ALWAYS: &'static [$crate::api::error::ErrorCode] =
+                &[$crate::api::error::ErrorCode::InternalError];
+        }
+    };
     ($name:ident $([$($input:ident),+])? $(: $($code:ident),+)? $(,)?) => {
         pub struct $name;
         impl $crate::api::error::ErrorSet for $name {
@@ -414,13 +429,10 @@ impl<S> IntoResponse for ApiErrors<S> {
     }
 }
 
-/// Errors any operation may answer with, on top of its own.
-const ALWAYS: &[ErrorCode] = &[ErrorCode::InternalError, ErrorCode::Unavailable];
-
 impl<S: ErrorSet> ApiResponse for ApiErrors<S> {
     fn meta() -> MetaResponses {
         let mut by_status: Vec<(StatusCode, Vec<ErrorCode>)> = Vec::new();
-        for &code in S::CODES.iter().copied().flatten().chain(ALWAYS) {
+        for &code in S::CODES.iter().copied().flatten().chain(S::ALWAYS) {
             match by_status
                 .iter_mut()
                 .find(|(status, _)| *status == code.status())

@@ -81,7 +81,7 @@ impl Example for RegisterRequest {
             first_name: Some("Jane".into()),
             last_name: Some("Doe".into()),
             phone_number: Some("+15551234567".into()),
-            role: None,
+            role: Some("user".into()),
             username: Some("jane.doe".into()),
         }
     }

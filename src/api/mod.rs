@@ -7,9 +7,11 @@ pub mod email_change;
 pub mod error;
 mod examples;
 pub mod json;
+pub mod keys;
 pub mod me;
 pub mod models;
 pub mod my_data;
+pub mod oauth;
 pub mod password_reset;
 pub mod registration;
 pub mod service;
@@ -56,17 +58,23 @@ pub enum ApiTags {
     Service,
 }
 
+/// Every operation group, in the order of [`TAG_ORDER`] (nested: tuples implement what the
+/// service needs only up to twelve members).
 type Apis = (
-    registration::RegistrationApi,
-    tokens::TokensApi,
-    password_reset::PasswordResetApi,
-    me::MeApi,
-    account::AccountApi,
-    email_change::EmailChangeApi,
-    my_data::MyDataApi,
-    sessions::SessionsApi,
-    two_factor::TwoFactorApi,
-    service::ServiceApi,
+    (
+        registration::RegistrationApi,
+        tokens::TokensApi,
+        oauth::OAuthApi,
+        password_reset::PasswordResetApi,
+    ),
+    (
+        me::MeApi,
+        account::AccountApi,
+        email_change::EmailChangeApi,
+        my_data::MyDataApi,
+    ),
+    (sessions::SessionsApi, two_factor::TwoFactorApi),
+    (keys::KeysApi, service::ServiceApi),
 );
 
 const DESCRIPTION: &str = "\
@@ -85,27 +93,68 @@ carry `X-Request-Id` (yours, if you sent one).
 **Tokens.** Access tokens are JWTs (`typ: at+jwt`) signed with the key named by `kid`; verify \
 them offline with `/.well-known/jwks.json`.";
 
-/// The OpenAPI service without `servers`: the checked-in document is exactly this.
+/// The OpenAPI service. Its one server is `/`, so Swagger UI calls the origin it was loaded
+/// from, whatever host name reached it (`localhost` or `127.0.0.1`, behind a proxy or not).
 pub fn openapi() -> OpenApiService<Apis, ()> {
     OpenApiService::new(Apis::default(), "authgate", env!("CARGO_PKG_VERSION"))
         .description(DESCRIPTION)
+        .server("/")
 }
+
+/// The OpenAPI document as served and checked in, and the Swagger UI page showing it. The
+/// tags come in the order a newcomer walks the flows ([`TAG_ORDER`]) rather than poem-openapi's
+/// alphabetical one, and Swagger UI follows the document's order.
+pub fn document_and_ui() -> (String, String) {
+    let service = openapi();
+    let spec = service.spec();
+    // The page embeds the document verbatim; it gets the reordered one.
+    let page = service.swagger_ui_html();
+    let Ok(mut document) = serde_json::from_str::<serde_json::Value>(&spec) else {
+        return (spec, page);
+    };
+    let order: Vec<&str> = TAG_ORDER.iter().map(Tags::name).collect();
+    if let Some(tags) = document
+        .get_mut("tags")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        tags.sort_by_key(|tag| {
+            let name = tag["name"].as_str().unwrap_or_default();
+            order
+                .iter()
+                .position(|known| *known == name)
+                .unwrap_or(usize::MAX)
+        });
+    }
+    let reordered = serde_json::to_string_pretty(&document).unwrap_or_else(|_| spec.clone());
+    let page = page.replace(&spec, &reordered);
+    (reordered, page)
+}
+
+/// Every tag, in the order the document lists them.
+const TAG_ORDER: [ApiTags; 10] = [
+    ApiTags::Registration,
+    ApiTags::Tokens,
+    ApiTags::PasswordReset,
+    ApiTags::Me,
+    ApiTags::Account,
+    ApiTags::Sessions,
+    ApiTags::TwoFactor,
+    ApiTags::Admin,
+    ApiTags::Keys,
+    ApiTags::Service,
+];
 
 /// The whole HTTP surface: API, Swagger UI at `/`, the document at `/openapi.json`.
 pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
-    let service = openapi().server(state.config.public_url.clone());
-    let swagger_ui = service.swagger_ui_html();
-    let document = service.spec();
+    let service = openapi();
+    let (document, swagger_ui) = document_and_ui();
     let route_names = Arc::new(RouteNames::from_document(&document));
     let routes = Route::new().nest("/", service).at(
         "/openapi.json",
         get(fixed("application/json; charset=utf-8", document)),
     );
     let surface = Surface {
-        swagger_ui: get(swagger_ui::page(
-            swagger_ui,
-            &origin_of(&state.config.public_url),
-        )),
+        swagger_ui: get(swagger_ui::page(swagger_ui)),
         routes,
     };
     let surface = if state.config.cors_origins.is_empty() {

@@ -77,7 +77,7 @@ impl SessionsApi {
     /// Sign out everywhere
     ///
     /// Revokes every session of the user, this one included.
-    #[oai(path = "/auth/logout-all", method = "post", tag = "ApiTags::Tokens")]
+    #[oai(path = "/auth/logout-all", method = "post")]
     async fn logout_all(
         &self,
         state: Data<&Arc<AppState>>,

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::{
     ApiTags,
@@ -46,6 +45,16 @@ pub struct RefreshRequest {
     pub refresh: String,
 }
 
+impl RefreshRequest {
+    /// The token, or 400 `validation_failed` under `fields.refresh` when none was sent.
+    fn required(&self) -> Result<&str, ApiError> {
+        match self.refresh.as_str() {
+            "" => Err(ApiError::validation("refresh", "This field is required.")),
+            token => Ok(token),
+        }
+    }
+}
+
 impl Example for RefreshRequest {
     fn example() -> Self {
         Self {
@@ -69,45 +78,9 @@ pub enum LogoutResponse {
     LoggedOut,
 }
 
-/// A JSON Web Key Set (RFC 7517).
-#[derive(Debug, Object)]
-pub struct Jwks {
-    /// Public keys with `kty`, `kid`, `alg`, `use: "sig"` and their key members.
-    pub keys: Vec<Value>,
-}
-
-#[derive(ApiResponse)]
-pub enum JwksResponse {
-    /// Every key whose tokens may still be live. Cache for up to 5 minutes; on a token
-    /// with an unknown `kid`, fetch again.
-    #[oai(status = 200)]
-    Ok(Json<Jwks>, #[oai(header = "Cache-Control")] String),
-}
-
-/// OpenID Provider metadata, enough for JWT libraries to discover the keys.
-#[derive(Debug, Object)]
-pub struct Discovery {
-    pub issuer: String,
-    pub jwks_uri: String,
-    pub token_endpoint: String,
-    pub id_token_signing_alg_values_supported: Vec<String>,
-    pub token_endpoint_auth_methods_supported: Vec<String>,
-    pub grant_types_supported: Vec<String>,
-    pub response_types_supported: Vec<String>,
-    pub subject_types_supported: Vec<String>,
-    pub claims_supported: Vec<String>,
-}
-
-#[derive(ApiResponse)]
-pub enum DiscoveryResponse {
-    #[oai(status = 200)]
-    Ok(Json<Discovery>),
-}
-
 error_set!(LoginErrors[JSON_BODY]: InvalidCredentials, MfaRequired, AccountPendingDeletion, EmailNotVerified, AccountDisabled, Overloaded, RateLimited);
 error_set!(RefreshErrors[JSON_BODY]: InvalidRefreshToken, RefreshTokenReused, RateLimited);
 error_set!(LogoutErrors[JSON_BODY]);
-error_set!(PublicErrors: InternalError);
 
 #[OpenApi(tag = "ApiTags::Tokens")]
 impl TokensApi {
@@ -168,7 +141,7 @@ impl TokensApi {
         client: Data<&ClientInfo>,
         body: JsonBody<RefreshRequest>,
     ) -> Result<RefreshResponse, ApiErrors<RefreshErrors>> {
-        let tokens = state.sessions.refresh(&body.0.refresh, client.0).await?;
+        let tokens = state.sessions.refresh(body.0.required()?, client.0).await?;
         Ok(RefreshResponse::Ok(Json(tokens)))
     }
 
@@ -184,62 +157,7 @@ impl TokensApi {
         client: Data<&ClientInfo>,
         body: JsonBody<RefreshRequest>,
     ) -> Result<LogoutResponse, ApiErrors<LogoutErrors>> {
-        state.sessions.logout(&body.0.refresh, client.0).await?;
+        state.sessions.logout(body.0.required()?, client.0).await?;
         Ok(LogoutResponse::LoggedOut)
-    }
-
-    /// Public signing keys (JWKS)
-    ///
-    /// Verify access tokens offline with these keys: pick the key by the token's `kid`,
-    /// check `alg`, `typ: at+jwt`, `iss`, `aud` and `exp`.
-    #[oai(path = "/.well-known/jwks.json", method = "get", tag = "ApiTags::Keys")]
-    async fn jwks(
-        &self,
-        state: Data<&Arc<AppState>>,
-    ) -> Result<JwksResponse, ApiErrors<PublicErrors>> {
-        Ok(JwksResponse::Ok(
-            Json(Jwks {
-                keys: state.keys.jwks(),
-            }),
-            "public, max-age=300".into(),
-        ))
-    }
-
-    /// OpenID discovery document
-    #[oai(
-        path = "/.well-known/openid-configuration",
-        method = "get",
-        tag = "ApiTags::Keys"
-    )]
-    async fn openid_configuration(
-        &self,
-        state: Data<&Arc<AppState>>,
-    ) -> Result<DiscoveryResponse, ApiErrors<PublicErrors>> {
-        let config = &state.config;
-        let base = &config.public_url;
-        let strings = |items: &[&str]| items.iter().map(|item| item.to_string()).collect();
-        Ok(DiscoveryResponse::Ok(Json(Discovery {
-            issuer: base.clone(),
-            jwks_uri: format!("{base}/.well-known/jwks.json"),
-            token_endpoint: format!("{base}/auth/token/refresh"),
-            id_token_signing_alg_values_supported: vec![config.jwt_algorithm.as_str().to_string()],
-            token_endpoint_auth_methods_supported: strings(&["none"]),
-            grant_types_supported: strings(&["password", "refresh_token"]),
-            response_types_supported: strings(&["token"]),
-            subject_types_supported: strings(&["public"]),
-            claims_supported: strings(&[
-                "iss",
-                "aud",
-                "sub",
-                "iat",
-                "nbf",
-                "exp",
-                "jti",
-                "sid",
-                "email",
-                "email_verified",
-                "role",
-            ]),
-        })))
     }
 }

@@ -1,6 +1,6 @@
 //! What every instance does in the background: deliver the mail in the outbox, pick up key
-//! rotations made elsewhere (and rotate when automatic rotation is due), and purge rate-limit
-//! counters whose window passed.
+//! rotations made elsewhere within seconds (and rotate when automatic rotation is due), and
+//! purge rate-limit counters whose window passed.
 
 use std::{sync::Arc, time::Duration};
 
@@ -17,6 +17,8 @@ const OUTBOX_POLL: Duration = Duration::from_secs(2);
 /// A mail is announced as it is stored, just before its transaction commits: the worker gives
 /// the commit this long.
 const COMMIT_SETTLE: Duration = Duration::from_millis(20);
+/// How soon a key rotated elsewhere (`authgate keys rotate`, another instance) signs here.
+const KEY_CHECK: Duration = Duration::from_secs(2);
 
 /// The background tasks; they stop when this is dropped.
 pub struct Background(Vec<JoinHandle<()>>);
@@ -41,6 +43,18 @@ pub fn start(state: Arc<AppState>) -> Background {
             }
         }
     });
+    let keys = Arc::clone(&state.keys);
+    let key_watch = tokio::spawn(async move {
+        let mut interval = tokio::time::interval(KEY_CHECK);
+        loop {
+            interval.tick().await;
+            match keys.reload_if_changed().await {
+                Ok(true) => tracing::info!("picked up a signing key change"),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "could not check the signing keys"),
+            }
+        }
+    });
     let upkeep = tokio::spawn(async move {
         let mut interval = tokio::time::interval(INTERVAL);
         interval.tick().await;
@@ -49,7 +63,7 @@ pub fn start(state: Arc<AppState>) -> Background {
             run_once(&state).await;
         }
     });
-    Background(vec![mail, upkeep])
+    Background(vec![mail, key_watch, upkeep])
 }
 
 async fn run_once(state: &AppState) {

@@ -30,7 +30,7 @@ use crate::{
         usernames::UsernameLookup,
     },
     mail::{MailError, Mailer},
-    store,
+    store::{self, ConnectError, Open},
     tokens::{AccessTokens, KeyRing},
     vault::{Vault, VaultError},
 };
@@ -59,6 +59,8 @@ pub struct AppState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error("{0}")]
+    Connect(#[from] ConnectError),
     #[error("database: {0}")]
     Database(#[from] DbErr),
     #[error("{}", chain(.0))]
@@ -120,7 +122,7 @@ impl AppState {
     ) -> Result<Arc<AppState>, StartupError> {
         let config = Arc::new(config);
         crate::telemetry::metrics::install();
-        let db = store::connect(config.database_url.expose()).await?;
+        let db = store::connect(config.database_url.expose(), Open::CreatingIfMissing).await?;
         store::migrate(&db).await?;
         let vault = Arc::new(Vault::from_spec(config.encryption_keys.expose())?);
         seal_secrets_at_rest(&db, &vault).await?;

@@ -16,15 +16,15 @@ pub mod signing_keys;
 pub mod trusted_devices;
 pub mod users;
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{str::FromStr, time::Duration};
 
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, DeriveValueType, RuntimeErr,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, DeriveValueType,
     SqliteTransactionMode, SqlxPostgresConnector, SqlxSqliteConnector, TransactionOptions,
     TransactionTrait,
     sqlx::{
-        self, ConnectOptions, Database,
+        self, ConnectOptions, Connection, Database,
         pool::PoolOptions,
         postgres::PgConnectOptions,
         sqlite::{SqliteConnectOptions, SqliteJournalMode},
@@ -33,22 +33,57 @@ use sea_orm::{
 
 /// How long opening a connection, or waiting for a free one, may take.
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the first connection may take before start-up gives up, naming the database.
+const FIRST_CONNECTION_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Opens the pool and, for a SQLite file, creates the folder it lives in.
+/// Whether opening may create what is missing: the service and `migrate` create a SQLite
+/// file (and its folder); read-only commands (`keys list`) never create anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Open {
+    CreatingIfMissing,
+    Existing,
+}
+
+/// Why the database could not be opened, naming it — its file, or its host and port — and
+/// the cause, never the password.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the database {target}: {cause}")]
+pub struct ConnectError {
+    target: String,
+    cause: String,
+}
+
+/// Opens the pool and, for a SQLite file when `open` allows it, creates the file and folder.
 ///
 /// The pool is built with sqlx from the parsed URL and handed to sea-orm, rather than through
 /// `sea_orm::Database::connect`: that function runs in a tracing span that records its
 /// options, URL and password included, so `RUST_LOG=trace` (or debug) would print the
-/// database password.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+/// database password. A first connection is made on its own, so a refused or unreachable
+/// database is reported with its cause instead of a pool timeout.
+pub async fn connect(url: &str, open: Open) -> Result<DatabaseConnection, ConnectError> {
     if url.starts_with("sqlite:") {
-        create_sqlite_folder(url)?;
         let options = SqliteConnectOptions::from_str(url)
-            .map_err(connection_error)?
+            .map_err(|err| ConnectError {
+                target: "(DATABASE_URL)".into(),
+                cause: err.to_string(),
+            })?
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(POOL_TIMEOUT)
             .foreign_keys(true)
             .disable_statement_logging();
+        let path = options.get_filename().display().to_string();
+        let failed = |cause: String| ConnectError {
+            target: format!("file {path}"),
+            cause,
+        };
+        let options = match open {
+            Open::CreatingIfMissing => {
+                create_folder_of(options.get_filename()).map_err(failed)?;
+                options
+            }
+            Open::Existing => options.create_if_missing(false),
+        };
+        first_connection(options.clone()).await.map_err(failed)?;
         // SQLite allows one writer at a time and fails, rather than waits, when a read
         // transaction has to upgrade to a write under another writer. One connection per
         // process makes every transaction serial, which is both correct and fast enough for
@@ -56,17 +91,59 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         let pool = pool_options(1)
             .connect_with(options)
             .await
-            .map_err(connection_error)?;
+            .map_err(|err| failed(err.to_string()))?;
         Ok(SqlxSqliteConnector::from_sqlx_sqlite_pool(pool))
     } else {
         let options = PgConnectOptions::from_str(url)
-            .map_err(connection_error)?
+            .map_err(|err| ConnectError {
+                target: "(DATABASE_URL)".into(),
+                cause: err.to_string(),
+            })?
             .disable_statement_logging();
+        let target = format!(
+            "{} at {}:{}",
+            options.get_database().unwrap_or("(default)"),
+            options.get_host(),
+            options.get_port()
+        );
+        let failed = |cause: String| ConnectError {
+            target: target.clone(),
+            cause,
+        };
+        first_connection(options.clone()).await.map_err(failed)?;
         let pool = pool_options(16)
             .connect_with(options)
             .await
-            .map_err(connection_error)?;
+            .map_err(|err| failed(err.to_string()))?;
         Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(pool))
+    }
+}
+
+/// One connection, opened and closed, to learn why a database cannot be reached.
+async fn first_connection<O>(options: O) -> Result<(), String>
+where
+    O: ConnectOptions,
+    O::Connection: Sized,
+{
+    match tokio::time::timeout(FIRST_CONNECTION_TIMEOUT, options.connect()).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(err)) => Err(describe_sqlx(&err)),
+        Err(_) => Err(format!(
+            "no answer within {} seconds",
+            FIRST_CONNECTION_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// sqlx's message with its cause (`Connection refused`, `unable to open database file`).
+fn describe_sqlx(err: &sqlx::Error) -> String {
+    match err {
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Database(db) => db.message().to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -75,11 +152,6 @@ fn pool_options<DB: Database>(max_connections: u32) -> PoolOptions<DB> {
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(POOL_TIMEOUT)
-}
-
-/// A URL that does not parse or a database that cannot be reached, as sea-orm reports it.
-fn connection_error(err: sqlx::Error) -> DbErr {
-    DbErr::Conn(RuntimeErr::SqlxError(Arc::new(err)))
 }
 
 /// The type of every column that holds a secret: a password or code hash, a refresh token's
@@ -128,19 +200,10 @@ pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.execute_unprepared("SELECT 1").await.map(|_| ())
 }
 
-fn create_sqlite_folder(url: &str) -> Result<(), DbErr> {
-    let path = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
-        .split('?')
-        .next()
-        .unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return Ok(());
-    }
-    match std::path::Path::new(path).parent() {
+fn create_folder_of(file: &std::path::Path) -> Result<(), String> {
+    match file.parent() {
         Some(folder) if !folder.as_os_str().is_empty() => std::fs::create_dir_all(folder)
-            .map_err(|err| DbErr::Custom(format!("cannot create {}: {err}", folder.display()))),
+            .map_err(|err| format!("cannot create the folder {}: {err}", folder.display())),
         _ => Ok(()),
     }
 }

@@ -1,7 +1,9 @@
 //! The `signing_keys` table: every key the service signed with, shared by every instance.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, Condition, QueryOrder, entity::prelude::*, sea_query::Expr};
+use sea_orm::{
+    ActiveValue::Set, Condition, QueryOrder, QuerySelect, entity::prelude::*, sea_query::Expr,
+};
 
 use super::SecretText;
 
@@ -117,6 +119,34 @@ pub async fn set_private_key(
         .exec(conn)
         .await?;
     Ok(())
+}
+
+/// A cheap summary that changes whenever a key is made or retired, so instances can notice a
+/// rotation made elsewhere within seconds without reloading every key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Fingerprint {
+    pub keys: i64,
+    pub newest_created: Option<DateTime<Utc>>,
+    pub newest_retired: Option<DateTime<Utc>>,
+}
+
+pub async fn fingerprint(conn: &impl ConnectionTrait) -> Result<Fingerprint, DbErr> {
+    let row: Option<(i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = Entity::find()
+        .select_only()
+        .column_as(Column::Kid.count(), "keys")
+        .column_as(Column::CreatedAt.max(), "newest_created")
+        .column_as(Column::RetiredAt.max(), "newest_retired")
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(row.map_or_else(
+        Fingerprint::default,
+        |(keys, newest_created, newest_retired)| Fingerprint {
+            keys,
+            newest_created,
+            newest_retired,
+        },
+    ))
 }
 
 /// Every key ever made, newest first.

@@ -78,6 +78,8 @@ pub struct KeyRing {
     vault: Arc<Vault>,
     keys: RwLock<Arc<KeySet>>,
     last_reload: Mutex<Option<Instant>>,
+    /// The key table as of the last reload.
+    loaded: Mutex<signing_keys::Fingerprint>,
 }
 
 /// One row of `authgate keys list`.
@@ -101,6 +103,7 @@ impl KeyRing {
     ) -> Result<KeyRing, AuthError> {
         ensure_current_key(&db, &vault, algorithm, clock.as_ref()).await?;
         let publish_retired_for = access_ttl + PUBLISH_MARGIN;
+        let loaded = signing_keys::fingerprint(&db).await?;
         let keys = load(&db, &vault, algorithm, publish_retired_for, clock.now()).await?;
         Ok(KeyRing {
             db,
@@ -110,6 +113,7 @@ impl KeyRing {
             vault,
             keys: RwLock::new(Arc::new(keys)),
             last_reload: Mutex::new(None),
+            loaded: Mutex::new(loaded),
         })
     }
 
@@ -165,7 +169,20 @@ impl KeyRing {
             .collect()
     }
 
+    /// Reloads the keys when the key table changed since the last reload (a rotation by
+    /// `authgate keys rotate` or another instance): one small query when nothing did.
+    pub async fn reload_if_changed(&self) -> Result<bool, AuthError> {
+        let now = signing_keys::fingerprint(&self.db).await?;
+        let changed = *self.loaded.lock().unwrap_or_else(PoisonError::into_inner) != now;
+        if changed {
+            self.reload().await?;
+        }
+        Ok(changed)
+    }
+
     pub async fn reload(&self) -> Result<(), AuthError> {
+        // Read first: a change that lands between the two reads is seen by the next check.
+        let fingerprint = signing_keys::fingerprint(&self.db).await?;
         let keys = load(
             &self.db,
             &self.vault,
@@ -175,6 +192,7 @@ impl KeyRing {
         )
         .await?;
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        *self.loaded.lock().unwrap_or_else(PoisonError::into_inner) = fingerprint;
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 fn generated() -> Value {
-    serde_json::from_str(&authgate::api::openapi().spec()).unwrap()
+    serde_json::from_str(&authgate::api::document_and_ui().0).unwrap()
 }
 
 #[test]

@@ -64,7 +64,7 @@ db_tests! {
         reply.expect(200, None);
         assert_eq!(reply.body["issuer"], "http://127.0.0.1:8080");
         assert_eq!(reply.body["jwks_uri"], "http://127.0.0.1:8080/.well-known/jwks.json");
-        assert!(reply.body["token_endpoint"].as_str().unwrap().ends_with("/auth/token/refresh"));
+        assert_eq!(reply.body["token_endpoint"], "http://127.0.0.1:8080/oauth/token");
     }
 
     async fn refresh_rotates_the_token(db: Db) {
@@ -173,8 +173,11 @@ db_tests! {
         app.post("/auth/token/refresh", json!({"refresh": "not-a-token"}))
             .await
             .expect(401, Some("invalid_refresh_token"));
-        let missing = app.post("/auth/token/refresh", json!({})).await;
-        assert_eq!(missing.status, 401, "an empty token is just unknown: {}", missing.text);
+        for path in ["/auth/token/refresh", "/auth/logout"] {
+            let missing = app.post(path, json!({})).await;
+            missing.expect(400, Some("validation_failed"));
+            assert!(!missing.field_problems("refresh").is_empty(), "{path}: {}", missing.text);
+        }
 
         app.clock.advance(Duration::from_secs(86_400));
         app.post("/auth/token/refresh", json!({"refresh": signed_in["refresh"]}))
