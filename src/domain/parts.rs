@@ -7,7 +7,8 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool, limits::Limiter,
-    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema, sessions::Sessions,
+    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema, purge::Purge,
+    reauthentication::Reauthentication, sessions::Sessions,
 };
 use crate::{clock::Clock, config::Config, mail::Mailer, tokens::AccessTokens, vault::Vault};
 
@@ -23,7 +24,9 @@ pub struct Parts {
     pub audit: Arc<AuditTrail>,
     pub codes: Arc<Codes>,
     pub passwords: Arc<Passwords>,
+    pub reauthentication: Arc<Reauthentication>,
     pub sessions: Arc<Sessions>,
+    pub purge: Arc<Purge>,
 }
 
 /// What the parts are made from.
@@ -74,6 +77,12 @@ impl Parts {
             Arc::clone(&audit),
             Arc::clone(&outbox),
         ));
+        let reauthentication = Arc::new(Reauthentication::new(
+            db.clone(),
+            Arc::clone(&limiter),
+            Arc::clone(&audit),
+            Arc::clone(&passwords),
+        ));
         let sessions = Arc::new(Sessions::new(
             db.clone(),
             &config,
@@ -81,6 +90,11 @@ impl Parts {
             access_tokens,
             Arc::clone(&accounts),
             Arc::clone(&limiter),
+            Arc::clone(&audit),
+        ));
+        let purge = Arc::new(Purge::new(
+            db.clone(),
+            Arc::clone(&clock),
             Arc::clone(&audit),
         ));
         Parts {
@@ -95,7 +109,9 @@ impl Parts {
             audit,
             codes,
             passwords,
+            reauthentication,
             sessions,
+            purge,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The `audit_events` table: the security events of every account.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, entity::prelude::*};
+use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect, entity::prelude::*, sea_query::Expr};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
@@ -59,5 +59,48 @@ pub async fn insert(
     })
     .exec(conn)
     .await?;
+    Ok(())
+}
+
+/// The events of one account, newest first (ties in time in the order of their time-ordered
+/// ids); at most `limit` of them when one is given.
+pub async fn of_user_newest_first(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    limit: Option<u64>,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .order_by_desc(Column::OccurredAt)
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Forgets where an account's events came from: their IP addresses and user agents.
+pub async fn forget_clients_of(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Ip, Expr::value(Option::<String>::None))
+        .col_expr(Column::UserAgent, Expr::value(Option::<String>::None))
+        .filter(Column::UserId.eq(user_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Rewrites what an event says beyond its type, time and people: `details` and `changes`.
+pub async fn rewrite_payload(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    details: String,
+    changes: Option<String>,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Details, Expr::value(details))
+        .col_expr(Column::Changes, Expr::value(changes))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
     Ok(())
 }
