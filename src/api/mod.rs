@@ -2,6 +2,7 @@
 //! the middleware every response passes through.
 
 pub mod account;
+pub mod admin_lifecycle;
 pub mod auth;
 pub mod error;
 mod examples;
@@ -57,6 +58,7 @@ type Apis = (
     me::MeApi,
     account::AccountApi,
     sessions::SessionsApi,
+    admin_lifecycle::AdminLifecycleApi,
     service::ServiceApi,
 );
 
