@@ -1,7 +1,8 @@
 //! The command line (contract §1, §10): `serve` (the default), `migrate`, `openapi`, `keys
-//! rotate`, `keys list`, `purge`, `users disable`, `users enable`. Every command but `openapi`
-//! takes the whole configuration, so its `--help` lists each variable with its default. What a
-//! command did goes to stdout; logs, warnings and failures go to stderr.
+//! rotate`, `keys list`, `keys reencrypt`, `purge`, `users disable`, `users enable`. Every
+//! command but `openapi` takes the whole configuration, so its `--help` lists each variable
+//! with its default. What a command did goes to stdout; logs, warnings and failures go to
+//! stderr.
 
 use std::{ffi::OsString, process::ExitCode, sync::Arc};
 
@@ -12,11 +13,12 @@ use crate::{
     app::AppState,
     clock::{Clock, SystemClock},
     config::{self, Config, ConfigError},
-    domain::{ClientInfo, email::Email},
+    domain::{ClientInfo, email::Email, error::chain, sealing},
     flows::admin_lifecycle::{DisableRequest, Operator},
     server::BoundServer,
     store, telemetry,
     tokens::keys,
+    vault::Vault,
 };
 
 /// Stateless JWT authentication service with email one-time codes.
@@ -78,6 +80,9 @@ enum Keys {
     Rotate(Config),
     /// List keys with kid, algorithm, state, dates and how long each stays published
     List(Config),
+    /// Seal every secret at rest (private signing keys, TOTP secrets, waiting mail) with the
+    /// first key of AUTHGATE_ENCRYPTION_KEYS, so older keys can then be dropped
+    Reencrypt(Config),
 }
 
 pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
@@ -129,6 +134,7 @@ async fn execute(command: Command, dotenv: Result<(), ConfigError>) -> Result<()
         Command::Migrate(config) => migrate(&ready(config, dotenv)?).await,
         Command::Keys(Keys::Rotate(config)) => rotate_key(&ready(config, dotenv)?).await,
         Command::Keys(Keys::List(config)) => list_keys(&ready(config, dotenv)?).await,
+        Command::Keys(Keys::Reencrypt(config)) => reencrypt(&ready(config, dotenv)?).await,
         Command::Purge(config) => purge(ready(config, dotenv)?).await,
         Command::Users(Users::Disable(target)) => set_enabled(target, false, dotenv).await,
         Command::Users(Users::Enable(target)) => set_enabled(target, true, dotenv).await,
@@ -171,7 +177,8 @@ async fn migrate(config: &Config) -> Result<(), String> {
 
 async fn rotate_key(config: &Config) -> Result<(), String> {
     let db = migrated_database(config).await?;
-    let kid = keys::rotate(&db, config.jwt_algorithm, &SystemClock)
+    let vault = vault_of(config)?;
+    let kid = keys::rotate(&db, &vault, config.jwt_algorithm, &SystemClock)
         .await
         .map_err(|err| err.to_string())?;
     println!("new current key {kid} ({})", config.jwt_algorithm.as_str());
@@ -201,6 +208,27 @@ async fn list_keys(config: &Config) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+async fn reencrypt(config: &Config) -> Result<(), String> {
+    let vault = vault_of(config)?;
+    let first = vault
+        .first_key_id()
+        .ok_or("AUTHGATE_ENCRYPTION_KEYS is not set: there is no key to encrypt with")?
+        .to_string();
+    let db = migrated_database(config).await?;
+    let resealed = sealing::reseal_all(&db, &vault)
+        .await
+        .map_err(|err| chain(&err))?;
+    println!(
+        "sealed with key {first}: {} signing keys, {} TOTP secrets, {} waiting mails",
+        resealed.signing_keys, resealed.totp_secrets, resealed.mails
+    );
+    Ok(())
+}
+
+fn vault_of(config: &Config) -> Result<Vault, String> {
+    Vault::from_spec(config.encryption_keys.expose()).map_err(|err| err.to_string())
 }
 
 async fn purge(config: Config) -> Result<(), String> {

@@ -9,6 +9,8 @@ mod m20261122_000001_initial;
 mod m20261122_000002_abuse_and_audit;
 mod m20261203_000003_outbox_and_session_lineage;
 mod m20261203_000004_accounts;
+mod m20261203_000005_two_factor;
+mod m20261203_000006_codes_by_account;
 
 pub struct Migrator;
 
@@ -20,6 +22,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_abuse_and_audit::Migration),
             Box::new(m20261203_000003_outbox_and_session_lineage::Migration),
             Box::new(m20261203_000004_accounts::Migration),
+            Box::new(m20261203_000005_two_factor::Migration),
+            Box::new(m20261203_000006_codes_by_account::Migration),
         ]
     }
 }

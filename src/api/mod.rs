@@ -4,17 +4,20 @@
 pub mod account;
 pub mod admin_lifecycle;
 pub mod auth;
+pub mod email_change;
 pub mod error;
 mod examples;
 pub mod json;
 pub mod me;
 pub mod models;
+pub mod my_data;
 pub mod password_reset;
 pub mod registration;
 pub mod service;
 pub mod sessions;
 mod swagger_ui;
 pub mod tokens;
+pub mod two_factor;
 
 use std::{sync::Arc, time::Instant};
 
@@ -43,6 +46,9 @@ pub enum ApiTags {
     Account,
     /// The signed-in user's devices.
     Sessions,
+    /// Two-factor sign-in: authenticator apps, codes by mail, recovery codes, trusted
+    /// devices.
+    TwoFactor,
     /// Managing accounts: for users holding the `admin` role.
     Admin,
     /// Keys and discovery for services that verify our tokens offline.
@@ -57,8 +63,11 @@ type Apis = (
     password_reset::PasswordResetApi,
     me::MeApi,
     account::AccountApi,
+    email_change::EmailChangeApi,
+    my_data::MyDataApi,
     sessions::SessionsApi,
     admin_lifecycle::AdminLifecycleApi,
+    two_factor::TwoFactorApi,
     service::ServiceApi,
 );
 

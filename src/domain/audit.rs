@@ -29,6 +29,7 @@ pub enum Action {
     AccountCreated,
     AccountUpdated,
     EmailChangeRequested,
+    EmailChangeFailed,
     EmailChanged,
     AvatarChanged,
     DeletionRequested,
@@ -65,6 +66,7 @@ impl Action {
             Action::AccountCreated => "account_created",
             Action::AccountUpdated => "account_updated",
             Action::EmailChangeRequested => "email_change_requested",
+            Action::EmailChangeFailed => "email_change_failed",
             Action::EmailChanged => "email_changed",
             Action::AvatarChanged => "avatar_changed",
             Action::DeletionRequested => "deletion_requested",
@@ -91,6 +93,7 @@ impl Action {
             Action::LoginFailed
                 | Action::PasswordChangeFailed
                 | Action::DeletionFailed
+                | Action::EmailChangeFailed
                 | Action::RefreshReuse
                 | Action::MfaChallengeFailed
         )

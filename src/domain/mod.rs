@@ -26,8 +26,11 @@ pub mod profile_schema;
 pub mod purge;
 pub mod reauthentication;
 pub mod recovery_codes;
+pub mod sealing;
+pub mod second_factors;
 pub mod sessions;
 pub mod totp;
+pub mod trusted_devices;
 pub mod user_agents;
 pub mod usernames;
 

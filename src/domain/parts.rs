@@ -8,7 +8,8 @@ use sea_orm::DatabaseConnection;
 use super::{
     accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool, limits::Limiter,
     outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema, purge::Purge,
-    reauthentication::Reauthentication, sessions::Sessions,
+    reauthentication::Reauthentication, second_factors::SecondFactors, sessions::Sessions,
+    trusted_devices::TrustedDevices,
 };
 use crate::{clock::Clock, config::Config, mail::Mailer, tokens::AccessTokens, vault::Vault};
 
@@ -26,6 +27,8 @@ pub struct Parts {
     pub passwords: Arc<Passwords>,
     pub reauthentication: Arc<Reauthentication>,
     pub sessions: Arc<Sessions>,
+    pub devices: Arc<TrustedDevices>,
+    pub second_factors: Arc<SecondFactors>,
     pub purge: Arc<Purge>,
 }
 
@@ -71,17 +74,13 @@ impl Parts {
             Arc::clone(&outbox),
         ));
         let passwords = Arc::new(Passwords::new(
+            db.clone(),
             Arc::clone(&hashing),
+            Arc::clone(&limiter),
             config.password_min_length,
             Arc::clone(&clock),
             Arc::clone(&audit),
             Arc::clone(&outbox),
-        ));
-        let reauthentication = Arc::new(Reauthentication::new(
-            db.clone(),
-            Arc::clone(&limiter),
-            Arc::clone(&audit),
-            Arc::clone(&passwords),
         ));
         let sessions = Arc::new(Sessions::new(
             db.clone(),
@@ -91,6 +90,29 @@ impl Parts {
             Arc::clone(&accounts),
             Arc::clone(&limiter),
             Arc::clone(&audit),
+        ));
+        let devices = Arc::new(TrustedDevices::new(
+            db.clone(),
+            config.trusted_device_ttl,
+            Arc::clone(&clock),
+            Arc::clone(&audit),
+        ));
+        let second_factors = Arc::new(SecondFactors::new(
+            db.clone(),
+            Arc::clone(&config),
+            Arc::clone(&clock),
+            Arc::clone(&vault),
+            Arc::clone(&codes),
+            Arc::clone(&passwords),
+            Arc::clone(&audit),
+            Arc::clone(&outbox),
+            Arc::clone(&devices),
+        ));
+        let reauthentication = Arc::new(Reauthentication::new(
+            db.clone(),
+            Arc::clone(&audit),
+            Arc::clone(&passwords),
+            Arc::clone(&second_factors),
         ));
         let purge = Arc::new(Purge::new(
             db.clone(),
@@ -111,6 +133,8 @@ impl Parts {
             passwords,
             reauthentication,
             sessions,
+            devices,
+            second_factors,
             purge,
         }
     }

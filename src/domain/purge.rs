@@ -1,8 +1,8 @@
 //! The end of an account (§10): its purge, and the erasure of its personal data that a purge
 //! and an admin's anonymization share.
 //!
-//! A purge removes the user, profile, picture, sessions with their refresh tokens, codes and
-//! the account's mail in the outbox; the address and username are free again. The account's
+//! A purge removes the user, profile, picture, sessions with their refresh tokens, codes,
+//! two-factor data, trusted devices and the account's mail in the outbox; the address and username are free again. The account's
 //! audit events stay (type, time, user id) without the email, IP and user agent, and one
 //! `account_purged` event is added. Due purges are claimed with a compare-and-set, so however
 //! many instances (and `authgate purge` runs) look at once, each account is purged once.
@@ -20,7 +20,10 @@ use super::{
 };
 use crate::{
     clock::Clock,
-    store::{self, avatars, codes, outbox, sessions, users},
+    store::{
+        self, avatars, codes, mfa_challenges, mfa_factors, outbox, recovery_codes, sessions,
+        trusted_devices, users,
+    },
 };
 
 /// Accounts looked at per query of a purge run.
@@ -140,9 +143,10 @@ impl Purge {
         self.audit.record(txn, event).await
     }
 
-    /// Removes, inside `txn`, what an account leaves outside its own row: sessions (with the
-    /// devices' addresses), codes, its mail waiting in the outbox, its picture, and the
-    /// personal data in its audit events. A purge then deletes the row; an anonymization
+    /// Removes, inside `txn`, what an account leaves outside its own row: sessions and
+    /// trusted devices (with their addresses and user agents), codes, second factors,
+    /// recovery codes and waiting sign-ins, its mail waiting in the outbox, its picture, and
+    /// the personal data in its audit events. A purge then deletes the row; an anonymization
     /// blanks it.
     pub async fn erase_personal_data(
         &self,
@@ -153,8 +157,10 @@ impl Purge {
         codes::delete_of_user(txn, user.id, &user.email).await?;
         outbox::delete_of_user(txn, user.id).await?;
         avatars::delete(txn, user.id).await?;
-        // Two-factor data (§11: TOTP secrets, recovery codes, trusted devices) is removed here
-        // too, once those tables exist.
+        mfa_factors::delete_all_of(txn, user.id).await?;
+        recovery_codes::delete_all_of(txn, user.id).await?;
+        mfa_challenges::delete_all_of(txn, user.id).await?;
+        trusted_devices::delete_all_of(txn, user.id).await?;
         self.audit.scrub_personal_data_of(txn, user.id).await
     }
 }

@@ -253,7 +253,8 @@ impl AdminLifecycle {
     /// Anonymizes an account: the id stays (other services may hold it); the address becomes
     /// `deleted-<id>@anonymized.invalid`; names, phone, username, metadata, profile and
     /// picture are cleared; the password can no longer be used; the account is disabled;
-    /// sessions go; its audit events are scrubbed as in a purge. `app_metadata`, the
+    /// sessions, second factors and trusted devices go; its audit events are scrubbed as in
+    /// a purge. `app_metadata`, the
     /// operator's own fields, stays. A scheduled deletion still happens.
     pub async fn anonymize(
         &self,
@@ -277,6 +278,7 @@ impl AdminLifecycle {
         };
         users::update(&txn, user.id, blank, now).await?;
         users::set_password(&txn, user.id, UNUSABLE_PASSWORD_HASH.into(), false, now).await?;
+        users::set_mfa_methods(&txn, user.id, &[]).await?;
         users::set_status(
             &txn,
             user.id,

@@ -40,6 +40,9 @@ pub struct DeleteAccountRequest {
     pub password: String,
     /// Exactly `delete my account`.
     pub confirmation: String,
+    /// With two-factor on: a TOTP, mailed (`POST /auth/mfa/challenge` with the bearer
+    /// token) or recovery code. Without it, 403 `mfa_required` with `methods`.
+    pub mfa_code: Option<String>,
 }
 
 /// Where the account stands after the request.
@@ -88,8 +91,8 @@ impl Deletion {
     }
 
     /// Schedules the signed-in account's deletion (or, with no grace, purges it). The
-    /// password is proven again, counted against the login lockout: a stolen access token
-    /// alone cannot delete an account. The last active admin cannot leave (`LastAdmin`).
+    /// password is proven again, counted against the login lockout, and with two-factor on a
+    /// second-factor code too: a stolen access token alone cannot delete an account. The last active admin cannot leave (`LastAdmin`).
     pub async fn request(
         &self,
         account: &Account,
@@ -107,11 +110,16 @@ impl Deletion {
             );
         }
         errors.into_result()?;
-        // The two-factor step-up (`mfa_code`, §11) joins the password proof in `confirm`, so
-        // every sensitive change gets it at once.
+        // The password again, then, with two-factor on, the step-up code (§11).
         let proven = self
             .reauthentication
-            .confirm(account, request.password, Action::DeletionFailed, client)
+            .confirm(
+                account,
+                &request.password,
+                request.mfa_code.as_deref(),
+                Action::DeletionFailed,
+                client,
+            )
             .await?;
 
         let txn = store::begin(&self.db).await?;

@@ -6,10 +6,13 @@
 
 pub mod admin_lifecycle;
 pub mod deletion;
+pub mod email_change;
 pub mod me;
+pub mod my_data;
 pub mod password_reset;
 pub mod registration;
 pub mod sign_in;
+pub mod two_factor;
 pub mod usernames;
 
 use poem_openapi::Object;

@@ -46,7 +46,9 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     Entity::insert(ActiveModel {
-        id: Set(Uuid::new_v4()),
+        // Time-ordered: events recorded in one instant (one request often records several)
+        // still list in the order they happened.
+        id: Set(Uuid::now_v7()),
         occurred_at: Set(now),
         action: Set(event.action.to_string()),
         outcome: Set(event.outcome.to_string()),

@@ -45,6 +45,8 @@ pub struct Model {
     pub app_metadata: String,
     /// The last login or refresh.
     pub last_seen_at: Option<DateTimeUtc>,
+    /// The kinds of the confirmed second factors, a JSON array (`["totp", "email"]`).
+    pub mfa_methods: String,
 }
 
 /// Redacting: a row printed by accident must not carry the password hash into a log.
@@ -141,6 +143,7 @@ pub async fn insert_unverified(
         deletion_scheduled_for: Set(None),
         metadata: Set("{}".to_string()),
         app_metadata: Set("{}".to_string()),
+        mfa_methods: Set("[]".to_string()),
         created_at: Set(now),
         last_login_at: Set(None),
         last_seen_at: Set(None),
@@ -399,6 +402,21 @@ fn due_for_purge_at(now: DateTime<Utc>) -> Condition {
 pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
     let result = Entity::delete_by_id(id).exec(conn).await?;
     Ok(result.rows_affected == 1)
+}
+
+/// Records the kinds of the account's confirmed second factors.
+pub async fn set_mfa_methods(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    methods: &[&str],
+) -> Result<(), DbErr> {
+    let stored = serde_json::to_string(methods).unwrap_or_else(|_| "[]".into());
+    Entity::update_many()
+        .col_expr(Column::MfaMethods, Expr::value(stored))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 /// Moves an account to `status`, keeping `is_active` in step.

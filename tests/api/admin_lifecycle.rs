@@ -14,6 +14,7 @@ use crate::{
         assert_scrubbed, events_of, give_picture, login_with_agent, make_all_due, named, user_id,
     },
     helpers::{Db, PASSWORD, Reply, TestApp},
+    two_factor::user_with_totp,
 };
 
 /// A verified account that holds `admin`.
@@ -326,7 +327,7 @@ db_tests! {
     async fn anonymizing_keeps_the_id_and_removes_the_person(db: Db) {
         let app = TestApp::spawn(db).await;
         let boss = admin(&app, "boss@example.com").await;
-        let jane = app.verified_user("jane@example.com").await;
+        let (jane, _, _) = user_with_totp(&app, "jane@example.com").await;
         let id = user_id(&jane);
         app.request(
             Method::PATCH,
@@ -339,7 +340,7 @@ db_tests! {
         )
         .await
         .expect(200, None);
-        login_with_agent(&app, "jane@example.com").await.expect(200, None);
+        login_with_agent(&app, "jane@example.com").await.expect(403, Some("mfa_required"));
         give_picture(&app, id).await;
 
         let anonymized = act(&app, Method::POST, &format!("/admin/users/{id}/anonymize"), token(&boss)).await;
@@ -356,8 +357,11 @@ db_tests! {
         ] {
             assert_eq!(user[field], blank, "{field}");
         }
+        assert_eq!(user["mfa"]["enabled"], false);
         assert_eq!(app.count("sessions").await, 1, "only the admin's session is left");
-        assert_eq!(app.count("avatars").await, 0);
+        for table in ["avatars", "mfa_factors", "recovery_codes", "mfa_challenges"] {
+            assert_eq!(app.count(table).await, 0, "{table} keeps something of the person");
+        }
         let events = events_of(&app, id).await;
         let (recorded, others): (Vec<_>, Vec<_>) =
             events.into_iter().partition(|event| event.action == "account_anonymized");

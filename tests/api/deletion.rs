@@ -13,7 +13,10 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{Db, PASSWORD, Reply, TestApp};
+use crate::{
+    helpers::{Db, PASSWORD, Reply, TestApp},
+    two_factor::{totp_code, user_with_totp},
+};
 
 pub(crate) const CONFIRMATION: &str = "delete my account";
 
@@ -186,6 +189,29 @@ db_tests! {
         app.clock.advance(Duration::from_secs(8 * 86_400));
         assert_eq!(app.state.purge.purge_due().await.unwrap(), 0);
         app.login("jane@example.com", PASSWORD).await.expect(200, None);
+    }
+
+    async fn with_two_factor_on_deletion_needs_a_code_too(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let (jane, secret, _) = user_with_totp(&app, "jane@example.com").await;
+        let token = jane["access"].as_str();
+        let delete = |mfa_code: Option<String>| {
+            let body = json!({"password": PASSWORD, "confirmation": CONFIRMATION, "mfa_code": mfa_code});
+            app.request(Method::POST, "/auth/me/delete", token, Some(body))
+        };
+
+        let asked = delete(None).await;
+        asked.expect(403, Some("mfa_required"));
+        assert_eq!(asked.body["methods"], json!(["totp", "recovery_code"]));
+        delete(Some("000000".into())).await.expect(400, Some("invalid_mfa_code"));
+        app.get("/auth/me", token).await.expect(200, None);
+
+        delete(Some(totp_code(&app, &secret, 0))).await.expect(202, None);
+        app.clock.advance(Duration::from_secs(8 * 86_400));
+        app.state.purge.purge_due().await.unwrap();
+        for table in ["users", "mfa_factors", "recovery_codes"] {
+            assert_eq!(app.count(table).await, 0, "{table} keeps something of the account");
+        }
     }
 
     async fn deletion_needs_the_password_and_the_exact_confirmation(db: Db) {
