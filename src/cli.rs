@@ -1,17 +1,20 @@
-//! The command line (contract §1): `serve` (the default), `migrate`, `openapi`, `keys rotate`,
-//! `keys list`, `keys reencrypt`. Every command but `openapi` takes the whole configuration, so its `--help`
-//! lists each variable with its default.
+//! The command line (contract §1, §10): `serve` (the default), `migrate`, `openapi`, `keys
+//! rotate`, `keys list`, `keys reencrypt`, `purge`, `users disable`, `users enable`. Every
+//! command but `openapi` takes the whole configuration, so its `--help` lists each variable
+//! with its default. What a command did goes to stdout; logs, warnings and failures go to
+//! stderr.
 
 use std::{ffi::OsString, process::ExitCode, sync::Arc};
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::{
     api,
     app::AppState,
     clock::{Clock, SystemClock},
     config::{self, Config, ConfigError},
-    domain::{error::chain, sealing},
+    domain::{ClientInfo, email::Email, error::chain, sealing},
+    flows::admin_lifecycle::{DisableRequest, Operator},
     server::BoundServer,
     store::{self, Open},
     telemetry,
@@ -41,6 +44,34 @@ enum Command {
     /// Manage the signing keys
     #[command(subcommand)]
     Keys(Keys),
+    /// Purge the accounts whose deletion grace has ended, once, and exit
+    ///
+    /// Prints how many were purged. Every running instance also does this each minute; an
+    /// account is purged once, however many try at the same time.
+    Purge(Config),
+    /// Manage accounts
+    #[command(subcommand)]
+    Users(Users),
+}
+
+/// The `users` commands, each naming its account by email address.
+#[derive(Subcommand)]
+enum Users {
+    /// Disable an account and revoke its sessions
+    ///
+    /// The account can no longer sign in, and every session is revoked, as the admin API does.
+    /// The last active admin cannot be disabled.
+    Disable(UserByEmail),
+    /// Enable a disabled account again
+    Enable(UserByEmail),
+}
+
+#[derive(Args)]
+struct UserByEmail {
+    /// The account's email address
+    email: String,
+    #[command(flatten)]
+    config: Config,
 }
 
 #[derive(Subcommand)]
@@ -105,6 +136,9 @@ async fn execute(command: Command, dotenv: Result<(), ConfigError>) -> Result<()
         Command::Keys(Keys::Rotate(config)) => rotate_key(&ready(config, dotenv)?).await,
         Command::Keys(Keys::List(config)) => list_keys(&ready(config, dotenv)?).await,
         Command::Keys(Keys::Reencrypt(config)) => reencrypt(&ready(config, dotenv)?).await,
+        Command::Purge(config) => purge(ready(config, dotenv)?).await,
+        Command::Users(Users::Disable(target)) => set_enabled(target, false, dotenv).await,
+        Command::Users(Users::Enable(target)) => set_enabled(target, true, dotenv).await,
     }
 }
 
@@ -123,9 +157,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let server = BoundServer::bind(config.listen, config.metrics_listen)
         .await
         .map_err(|err| err.to_string())?;
-    let state = AppState::build(config, Arc::new(SystemClock))
-        .await
-        .map_err(|err| err.to_string())?;
+    let state = service(config).await?;
     if let Some(address) = server.local_addr() {
         tracing::info!(%address, "authgate is listening; Swagger UI at /");
     }
@@ -237,6 +269,67 @@ async fn reencrypt(config: &Config) -> Result<(), String> {
 
 fn vault_of(config: &Config) -> Result<Vault, String> {
     Vault::from_spec(config.encryption_keys.expose()).map_err(|err| err.to_string())
+}
+
+async fn purge(config: Config) -> Result<(), String> {
+    let state = service(config).await?;
+    let purged = state
+        .purge
+        .purge_due()
+        .await
+        .map_err(|err| err.to_string())?;
+    let plural = if purged == 1 { "" } else { "s" };
+    println!("purged {purged} account{plural} whose deletion grace had ended");
+    Ok(())
+}
+
+/// `users disable` and `users enable`: the admin API's change, made by the operator.
+async fn set_enabled(
+    target: UserByEmail,
+    enable: bool,
+    dotenv: Result<(), ConfigError>,
+) -> Result<(), String> {
+    let config = ready(target.config, dotenv)?;
+    let email = Email::parse(&target.email)
+        .map_err(|_| format!("{:?} is not a valid email address", target.email))?;
+    let state = service(config).await?;
+    let account = state
+        .accounts
+        .find_by_email(&email)
+        .await
+        .map_err(|err| err.to_string())?
+        .ok_or_else(|| format!("no account has the address {email}"))?;
+    // No request, so no client address or user agent to record.
+    let client = ClientInfo::default();
+    let lifecycle = &state.admin_lifecycle;
+    let outcome = if enable {
+        lifecycle
+            .enable(Operator::CommandLine, account.id, &client)
+            .await
+    } else {
+        let request = DisableRequest::default();
+        lifecycle
+            .disable(Operator::CommandLine, account.id, request, &client)
+            .await
+    };
+    let account = outcome.map_err(|err| format!("{email}: {err}"))?;
+    let status = account.status.as_str();
+    if enable {
+        println!("enabled {email} ({}); its status is {status}", account.id);
+    } else {
+        println!(
+            "disabled {email} ({}); its sessions are revoked",
+            account.id
+        );
+    }
+    Ok(())
+}
+
+/// The service's parts, for a command that changes accounts as the service would.
+async fn service(config: Config) -> Result<Arc<AppState>, String> {
+    AppState::build(config, Arc::new(SystemClock))
+        .await
+        .map_err(|err| err.to_string())
 }
 
 async fn migrated_database(config: &Config) -> Result<sea_orm::DatabaseConnection, String> {
@@ -362,6 +455,11 @@ mod tests {
             &["keys", "rotate", "--help"],
             &["keys", "list", "--help"],
             &["help", "keys"],
+            &["purge", "--help"],
+            &["users", "--help"],
+            &["users", "disable", "--help"],
+            &["users", "enable", "--help"],
+            &["help", "users"],
         ] {
             assert_eq!(
                 parse(args).err().map(|err| err.kind()),

@@ -1,4 +1,5 @@
-//! The account over its life: usernames, and getting an account back from pending deletion.
+//! The account over its life: usernames, leaving (with a grace), and getting an account back
+//! from pending deletion.
 
 use std::sync::Arc;
 
@@ -7,6 +8,7 @@ use poem_openapi::{ApiResponse, OpenApi, param::Query, payload::Json};
 
 use super::{
     ApiTags,
+    auth::BearerAuth,
     error::{ApiErrors, error_set},
     json::JsonBody,
     tokens::LoggedIn,
@@ -14,7 +16,11 @@ use super::{
 use crate::{
     app::AppState,
     domain::ClientInfo,
-    flows::{sign_in::LoginRequest, usernames::UsernameAvailability},
+    flows::{
+        deletion::{DeleteAccountRequest, DeletionScheduled},
+        sign_in::LoginRequest,
+        usernames::UsernameAvailability,
+    },
 };
 
 #[derive(Default)]
@@ -34,7 +40,17 @@ pub enum RestoreResponse {
     Ok(Json<LoggedIn>),
 }
 
+#[derive(ApiResponse)]
+pub enum DeleteAccountResponse {
+    /// Accepted: the account is `pending_deletion` until `deletion_scheduled_for`. Where the
+    /// service runs with no grace (`AUTHGATE_DELETION_GRACE=0s`) it is already gone: `status`
+    /// is `deleted` and `deletion_scheduled_for` the moment it went.
+    #[oai(status = 202)]
+    Accepted(Json<DeletionScheduled>),
+}
+
 error_set!(AvailabilityErrors: RateLimited);
+error_set!(DeleteAccountErrors[JSON_BODY, BEARER]: InvalidCredentials, MfaRequired, InvalidMfaCode, LastAdmin, Overloaded, RateLimited);
 error_set!(RestoreErrors[JSON_BODY]: InvalidCredentials, MfaRequired, NotPendingDeletion, Overloaded, RateLimited);
 
 #[OpenApi(tag = "ApiTags::Account")]
@@ -55,6 +71,33 @@ impl AccountApi {
     ) -> Result<AvailabilityResponse, ApiErrors<AvailabilityErrors>> {
         let answer = state.username_lookup.check(&username.0, client.0).await?;
         Ok(AvailabilityResponse::Ok(Json(answer)))
+    }
+
+    /// Delete your account
+    ///
+    /// Needs the password (401 `invalid_credentials` when wrong; wrong ones count toward the
+    /// login lockout) and `confirmation` set to exactly `delete my account` (else 400
+    /// `validation_failed`). Every session is revoked at once, and the account's access
+    /// tokens are refused from then on. A mail tells when the account goes and how to keep
+    /// it: until then, `POST /auth/restore` with the password cancels the deletion. When the
+    /// grace (`AUTHGATE_DELETION_GRACE`, 7 days by default) ends, the account is purged: its
+    /// profile, picture, sessions, codes and mail are removed, the address and username are
+    /// free again, and its audit events lose the address, IP and user agent. With no grace
+    /// the purge happens at once. The only active admin cannot leave (409 `last_admin`):
+    /// make someone else admin first.
+    #[oai(path = "/auth/me/delete", method = "post")]
+    async fn delete_account(
+        &self,
+        state: Data<&Arc<AppState>>,
+        client: Data<&ClientInfo>,
+        auth: BearerAuth,
+        body: JsonBody<DeleteAccountRequest>,
+    ) -> Result<DeleteAccountResponse, ApiErrors<DeleteAccountErrors>> {
+        let outcome = state
+            .deletion
+            .request(&auth.0.account, body.0, client.0)
+            .await?;
+        Ok(DeleteAccountResponse::Accepted(Json(outcome)))
     }
 
     /// Keep an account that is pending deletion

@@ -13,6 +13,8 @@ use crate::{
     },
     flows::{
         CodeRequest, EmailRequest,
+        admin_lifecycle::DisableRequest,
+        deletion::{CONFIRMATION, DeleteAccountRequest, DeletionScheduled, DeletionState},
         email_change::{EmailChangeConfirmation, EmailChangeRequest},
         me::{ChangePasswordRequest, UpdateMeRequest, UpdateProfile},
         password_reset::ResetRequest,
@@ -27,10 +29,14 @@ const PASSWORD: &str = "correct horse battery staple";
 const NEW_PASSWORD: &str = "a new battery staple";
 const CODE: &str = "042917";
 
+/// The time the examples happen at.
+fn example_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-22T09:30:00Z").map_or_else(|_| Utc::now(), |t| t.to_utc())
+}
+
 impl Example for Account {
     fn example() -> Self {
-        let at = DateTime::parse_from_rfc3339("2026-11-22T09:30:00Z")
-            .map_or_else(|_| Utc::now(), |t| t.to_utc());
+        let at = example_time();
         Account {
             id: Uuid::from_u128(0x0b6c_4f1e_7a2d_4c3b_9e8f_1a2b_3c4d_5e6f),
             email: EMAIL.into(),
@@ -227,5 +233,32 @@ impl Example for EmailChangeRequest {
 impl Example for EmailChangeConfirmation {
     fn example() -> Self {
         Self { otp: CODE.into() }
+    }
+}
+
+impl Example for DeleteAccountRequest {
+    fn example() -> Self {
+        Self {
+            password: PASSWORD.into(),
+            confirmation: CONFIRMATION.into(),
+            mfa_code: None,
+        }
+    }
+}
+
+impl Example for DeletionScheduled {
+    fn example() -> Self {
+        Self {
+            status: DeletionState::PendingDeletion,
+            deletion_scheduled_for: example_time() + chrono::TimeDelta::days(7),
+        }
+    }
+}
+
+impl Example for DisableRequest {
+    fn example() -> Self {
+        Self {
+            reason: Some("Chargeback fraud, ticket 4711".into()),
+        }
     }
 }

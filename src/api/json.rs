@@ -156,16 +156,62 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
         // Only a declared JSON body is read, a missing content type included: a browser sends
         // a cross-site form or `text/plain` POST (or one with no content type) without a CORS
         // preflight, so parsing such a body would let any web page drive the API.
-        match request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-        {
-            Some(content_type) if is_json(content_type) => {
-                <Self as ParsePayload>::from_request(request, body).await
-            }
-            _ => Err(ApiError::new(ErrorCode::UnsupportedMediaType).into()),
+        if declares_json(request) {
+            <Self as ParsePayload>::from_request(request, body).await
+        } else {
+            Err(ApiError::new(ErrorCode::UnsupportedMediaType).into())
         }
+    }
+}
+
+fn declares_json(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(is_json)
+}
+
+/// A JSON body the client may leave out (`None` when the request has none), for operations
+/// whose fields are all optional. A body that is sent is held to the rules of [`JsonBody`]:
+/// declared JSON, at most [`MAX_BODY_BYTES`], the shape of `T`.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
+impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for OptionalJsonBody<T> {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
+
+    type ParamType = ();
+    type ParamRawType = ();
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn request_meta() -> Option<MetaRequest> {
+        Some(MetaRequest {
+            description: None,
+            content: vec![MetaMediaType {
+                content_type: <JsonBody<T> as Payload>::CONTENT_TYPE,
+                schema: T::schema_ref(),
+            }],
+            required: false,
+        })
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        body: &mut RequestBody,
+        _param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        let bytes = read_limited(body.take()?).await?;
+        if bytes.is_empty() {
+            return Ok(OptionalJsonBody(None));
+        }
+        // As for `JsonBody`: what a browser may send cross-site without a preflight is not read.
+        if !declares_json(request) {
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType).into());
+        }
+        Ok(OptionalJsonBody(Some(parse(&bytes)?)))
     }
 }
 

@@ -2,6 +2,7 @@
 //! the middleware every response passes through.
 
 pub mod account;
+pub mod admin_lifecycle;
 pub mod auth;
 pub mod email_change;
 pub mod error;
@@ -74,6 +75,7 @@ type Apis = (
         my_data::MyDataApi,
     ),
     (sessions::SessionsApi, two_factor::TwoFactorApi),
+    admin_lifecycle::AdminLifecycleApi,
     (keys::KeysApi, service::ServiceApi),
 );
 

@@ -1,6 +1,7 @@
 //! What every instance does in the background: deliver the mail in the outbox, pick up key
-//! rotations made elsewhere within seconds (and rotate when automatic rotation is due), and
-//! purge rate-limit counters whose window passed.
+//! rotations made elsewhere within seconds (and rotate when automatic rotation is due), purge
+//! rate-limit counters whose window passed, and purge accounts whose deletion grace ended (each
+//! once, however many instances run).
 
 use std::{sync::Arc, time::Duration};
 
@@ -9,7 +10,7 @@ use tokio::task::JoinHandle;
 use super::AppState;
 use crate::telemetry::metrics;
 
-/// How often the keys, counters and metrics are looked after.
+/// How often the keys, counters, metrics and due account deletions are looked after.
 const INTERVAL: Duration = Duration::from_secs(60);
 /// How often the outbox is looked at when nothing was stored here: for retries, and for mail
 /// stored by another instance whose worker is gone.
@@ -55,6 +56,20 @@ pub fn start(state: Arc<AppState>) -> Background {
             }
         }
     });
+    let purge = Arc::clone(&state.purge);
+    let purging = tokio::spawn(async move {
+        // The first tick comes at once: accounts that fell due while no instance ran go soon
+        // after start.
+        let mut interval = tokio::time::interval(INTERVAL);
+        loop {
+            interval.tick().await;
+            match purge.purge_due().await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, "purged accounts whose deletion grace ended"),
+                Err(err) => tracing::warn!(error = %err, "could not purge due accounts"),
+            }
+        }
+    });
     let upkeep = tokio::spawn(async move {
         let mut interval = tokio::time::interval(INTERVAL);
         interval.tick().await;
@@ -63,7 +78,7 @@ pub fn start(state: Arc<AppState>) -> Background {
             run_once(&state).await;
         }
     });
-    Background(vec![mail, key_watch, upkeep])
+    Background(vec![mail, key_watch, purging, upkeep])
 }
 
 async fn run_once(state: &AppState) {

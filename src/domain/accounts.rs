@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{error::AuthError, profile_schema::ProfileSchema, usernames::Username};
+use super::{email::Email, error::AuthError, profile_schema::ProfileSchema, usernames::Username};
 use crate::store::{profiles, users};
 
 /// The role that administers accounts; `AUTHGATE_ROLES` always contains it.
@@ -248,6 +248,26 @@ impl Accounts {
                 errors.add(&field, problem);
             }
         }
+    }
+
+    /// The account with this address, for the command line, which names accounts by it.
+    pub async fn find_by_email(&self, email: &Email) -> Result<Option<Account>, AuthError> {
+        match users::find_by_email(&self.db, email.as_str()).await? {
+            Some(user) => self.load(&self.db, user.id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Locks every active admin's row for the rest of the transaction and answers their ids.
+    /// A change that can take an admin away (disable, delete, anonymize, a self-deletion)
+    /// takes these locks first, before its target's: such changes then run one after the
+    /// other, so [`Accounts::ensure_other_active_admin`] sees what the other did, and two
+    /// admins disabling each other at once cannot both succeed.
+    pub async fn lock_active_admins(
+        &self,
+        conn: &impl ConnectionTrait,
+    ) -> Result<Vec<Uuid>, AuthError> {
+        Ok(users::lock_active_with_role(conn, ADMIN_ROLE).await?)
     }
 
     /// Refuses a change that would leave no active admin: `leaving` is the admin about to be

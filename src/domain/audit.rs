@@ -33,6 +33,7 @@ pub enum Action {
     EmailChanged,
     AvatarChanged,
     DeletionRequested,
+    DeletionFailed,
     DeletionCancelled,
     AccountPurged,
     AccountDisabled,
@@ -69,6 +70,7 @@ impl Action {
             Action::EmailChanged => "email_changed",
             Action::AvatarChanged => "avatar_changed",
             Action::DeletionRequested => "deletion_requested",
+            Action::DeletionFailed => "deletion_failed",
             Action::DeletionCancelled => "deletion_cancelled",
             Action::AccountPurged => "account_purged",
             Action::AccountDisabled => "account_disabled",
@@ -90,6 +92,7 @@ impl Action {
             self,
             Action::LoginFailed
                 | Action::PasswordChangeFailed
+                | Action::DeletionFailed
                 | Action::EmailChangeFailed
                 | Action::RefreshReuse
                 | Action::MfaChallengeFailed
@@ -155,6 +158,10 @@ pub const EDITABLE_FIELDS: &[&str] = &[
     "profile",
 ];
 
+/// Fields of the user object whose values say nothing about the person: a scrubbed event's
+/// `changes` keeps these.
+const IMPERSONAL_FIELDS: &[&str] = &["role", "is_verified"];
+
 /// The edited fields with their values before and after, or `None` when nothing changed.
 pub fn changes(before: &Account, after: &Account) -> Option<Value> {
     let (Ok(Value::Object(before)), Ok(Value::Object(after))) =
@@ -203,5 +210,91 @@ impl AuditTrail {
         };
         audit::insert(conn, row, self.clock.now()).await?;
         Ok(())
+    }
+
+    /// Strips an account's events of personal data, as its purge or anonymization must
+    /// (§10): each keeps its type, time, outcome, account and actor; the IP address and user
+    /// agent go, so does every address in `details`, and `changes` keeps only the fields that
+    /// say nothing about the person (role, verification). The values of the others would
+    /// carry the data, and reverting the event would bring it back.
+    pub async fn scrub_personal_data_of(
+        &self,
+        conn: &impl ConnectionTrait,
+        user_id: Uuid,
+    ) -> Result<(), AuthError> {
+        audit::forget_clients_of(conn, user_id).await?;
+        for event in audit::of_user_newest_first(conn, user_id, None).await? {
+            let details = scrub_details(&event.details);
+            let changes = event.changes.as_deref().and_then(scrub_changes);
+            if details != event.details || changes != event.changes {
+                audit::rewrite_payload(conn, event.id, details, changes).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `details` without the addresses in it; what does not parse is dropped whole.
+fn scrub_details(stored: &str) -> String {
+    match serde_json::from_str::<Value>(stored) {
+        Ok(mut details) => {
+            drop_addresses(&mut details);
+            details.to_string()
+        }
+        Err(_) => json!({}).to_string(),
+    }
+}
+
+/// Blanks every string that holds an `@`: an email address, wherever it sits.
+fn drop_addresses(value: &mut Value) {
+    match value {
+        Value::String(text) if text.contains('@') => *value = Value::Null,
+        Value::Array(items) => items.iter_mut().for_each(drop_addresses),
+        Value::Object(fields) => fields.values_mut().for_each(drop_addresses),
+        _ => {}
+    }
+}
+
+/// `changes` reduced to [`IMPERSONAL_FIELDS`], or `None` when none is left.
+fn scrub_changes(stored: &str) -> Option<String> {
+    let Ok(Value::Object(changes)) = serde_json::from_str::<Value>(stored) else {
+        return None;
+    };
+    let kept: Map<String, Value> = changes
+        .into_iter()
+        .filter(|(field, _)| IMPERSONAL_FIELDS.contains(&field.as_str()))
+        .collect();
+    (!kept.is_empty()).then(|| Value::Object(kept).to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrubbing_drops_addresses_from_details_and_personal_fields_from_changes() {
+        let details = json!({
+            "reason": "invalid_credentials",
+            "old": "jane@example.com",
+            "nested": {"to": ["jane@example.com", "kept"]},
+            "count": 3,
+        });
+        let scrubbed: Value = serde_json::from_str(&scrub_details(&details.to_string())).unwrap();
+        assert_eq!(
+            scrubbed,
+            json!({"reason": "invalid_credentials", "old": null, "nested": {"to": [null, "kept"]}, "count": 3})
+        );
+        assert_eq!(scrub_details("not json"), "{}");
+
+        let changes = json!({
+            "email": {"before": "jane@example.com", "after": "j@example.com"},
+            "first_name": {"before": "Jane", "after": "J"},
+            "role": {"before": "user", "after": "admin"},
+        });
+        let kept: Value =
+            serde_json::from_str(&scrub_changes(&changes.to_string()).unwrap()).unwrap();
+        assert_eq!(kept, json!({"role": {"before": "user", "after": "admin"}}));
+        let personal_only = json!({"username": {"before": "jane", "after": null}});
+        assert_eq!(scrub_changes(&personal_only.to_string()), None);
     }
 }

@@ -23,6 +23,7 @@ pub mod password_policy;
 pub mod passwords;
 pub mod pictures;
 pub mod profile_schema;
+pub mod purge;
 pub mod reauthentication;
 pub mod recovery_codes;
 pub mod sealing;

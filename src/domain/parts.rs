@@ -7,7 +7,7 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool, limits::Limiter,
-    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema,
+    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema, purge::Purge,
     reauthentication::Reauthentication, second_factors::SecondFactors, sessions::Sessions,
     trusted_devices::TrustedDevices,
 };
@@ -29,6 +29,7 @@ pub struct Parts {
     pub sessions: Arc<Sessions>,
     pub devices: Arc<TrustedDevices>,
     pub second_factors: Arc<SecondFactors>,
+    pub purge: Arc<Purge>,
 }
 
 /// What the parts are made from.
@@ -113,6 +114,11 @@ impl Parts {
             Arc::clone(&passwords),
             Arc::clone(&second_factors),
         ));
+        let purge = Arc::new(Purge::new(
+            db.clone(),
+            Arc::clone(&clock),
+            Arc::clone(&audit),
+        ));
         Parts {
             db,
             config,
@@ -129,6 +135,7 @@ impl Parts {
             sessions,
             devices,
             second_factors,
+            purge,
         }
     }
 }

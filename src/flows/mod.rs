@@ -4,6 +4,8 @@
 //! A flow's inputs are defined here, once: the handlers deserialize requests straight into
 //! them, and their OpenAPI schemas are derived from them.
 
+pub mod admin_lifecycle;
+pub mod deletion;
 pub mod email_change;
 pub mod me;
 pub mod my_data;

@@ -1,7 +1,7 @@
 //! The `audit_events` table: the security events of every account.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect, entity::prelude::*};
+use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect, entity::prelude::*, sea_query::Expr};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
@@ -78,4 +78,31 @@ pub async fn of_user_newest_first(
         .limit(limit)
         .all(conn)
         .await
+}
+
+/// Forgets where an account's events came from: their IP addresses and user agents.
+pub async fn forget_clients_of(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Ip, Expr::value(Option::<String>::None))
+        .col_expr(Column::UserAgent, Expr::value(Option::<String>::None))
+        .filter(Column::UserId.eq(user_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Rewrites what an event says beyond its type, time and people: `details` and `changes`.
+pub async fn rewrite_payload(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    details: String,
+    changes: Option<String>,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Details, Expr::value(details))
+        .col_expr(Column::Changes, Expr::value(changes))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
 }

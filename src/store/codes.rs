@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    QueryOrder, QuerySelect,
+    Condition, QueryOrder, QuerySelect,
     entity::prelude::*,
     sea_query::{Expr, ExprTrait},
 };
@@ -116,6 +116,24 @@ pub async fn save(conn: &impl ConnectionTrait, row: Model, existing: bool) -> Re
         row.insert(conn).await?;
     }
     Ok(())
+}
+
+/// Removes the code rows of an account: those held for it (an address change's code is kept
+/// under the new address) and those of its address, cooldown placeholders included.
+pub async fn delete_of_user(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    email: &str,
+) -> Result<u64, DbErr> {
+    let result = Entity::delete_many()
+        .filter(
+            Condition::any()
+                .add(Column::UserId.eq(user_id))
+                .add(Column::Email.eq(email)),
+        )
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
 }
 
 /// Counts a wrong guess, atomically and never past `max_attempts`, so parallel guesses cannot

@@ -109,6 +109,15 @@ pub async fn count_failure(
     Ok(())
 }
 
+/// Deletes every challenge of an account, open or ended.
+pub async fn delete_all_of(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<u64, DbErr> {
+    let result = Entity::delete_many()
+        .filter(Column::UserId.eq(user_id))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 /// Deletes challenges that ended before `cutoff`.
 pub async fn purge_ended_before(
     conn: &impl ConnectionTrait,

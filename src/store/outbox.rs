@@ -139,6 +139,15 @@ pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> 
     Ok(())
 }
 
+/// Drops every mail about an account, sent or not yet: the account is being purged.
+pub async fn delete_of_user(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<u64, DbErr> {
+    let result = Entity::delete_many()
+        .filter(Column::UserId.eq(user_id))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 /// Puts a mail the server refused back in line, for another try at `next_attempt_at`.
 pub async fn retry_at(
     conn: &impl ConnectionTrait,

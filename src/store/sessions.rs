@@ -145,6 +145,16 @@ pub async fn revoke_all_of(
     revoke_where(conn, Column::UserId.eq(user_id), now).await
 }
 
+/// Deletes every session of a user, revoked or not, with their refresh tokens: the rows keep
+/// the devices' IP addresses and user agents, which an anonymized account must not.
+pub async fn delete_all_of(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<u64, DbErr> {
+    let result = Entity::delete_many()
+        .filter(Column::UserId.eq(user_id))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
+}
+
 async fn revoke_where(
     conn: &impl ConnectionTrait,
     condition: Expr,

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    Condition, QuerySelect,
+    Condition, QueryOrder, QuerySelect,
     entity::prelude::*,
     sea_query::Expr,
 };
@@ -334,6 +334,74 @@ pub async fn touch_last_seen(
         .exec(conn)
         .await?;
     Ok(())
+}
+
+/// The rows of every active account holding `role`, locked in id order for the rest of the
+/// transaction (one order everywhere, so two transactions taking them cannot deadlock).
+pub async fn lock_active_with_role(
+    conn: &impl ConnectionTrait,
+    role: &str,
+) -> Result<Vec<Uuid>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(Column::Role.eq(role))
+        .filter(Column::Status.eq(ACTIVE))
+        .order_by_asc(Column::Id)
+        .lock_exclusive()
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
+/// Accounts whose deletion grace has ended by `now`, oldest schedule first. Only candidates:
+/// [`delete_if_due`] decides, in the purging transaction, whether this instance purges one.
+pub async fn due_for_purge(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    limit: u64,
+) -> Result<Vec<Uuid>, DbErr> {
+    Entity::find()
+        .select_only()
+        .column(Column::Id)
+        .filter(due_for_purge_at(now))
+        .order_by_asc(Column::DeletionScheduledFor)
+        .limit(limit)
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
+/// Deletes the account if its deletion is (still) due at `now`. The compare-and-set of the
+/// purge: when instances race for one account, the database lets exactly one delete the row
+/// (PostgreSQL makes the others wait for its commit and then finds no row; SQLite runs the
+/// transactions one after another), and an account restored meanwhile is left alone.
+pub async fn delete_if_due(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let result = Entity::delete_many()
+        .filter(Column::Id.eq(id))
+        .filter(due_for_purge_at(now))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected == 1)
+}
+
+/// A scheduled deletion whose time has come. `pending_deletion` or `disabled`: an admin may
+/// disable an account whose owner asked for its deletion, and it still goes.
+fn due_for_purge_at(now: DateTime<Utc>) -> Condition {
+    Condition::all()
+        .add(Column::Status.is_in([PENDING_DELETION, DISABLED]))
+        .add(Column::DeletionScheduledFor.lte(now))
+}
+
+/// Deletes an account whose row the caller holds locked; its profile, picture, sessions,
+/// refresh tokens and codes go with it (the foreign keys cascade).
+pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    let result = Entity::delete_by_id(id).exec(conn).await?;
+    Ok(result.rows_affected == 1)
 }
 
 /// Records the kinds of the account's confirmed second factors.

@@ -6,8 +6,10 @@ mod helpers;
 
 mod abuse;
 mod accounts;
+mod admin_lifecycle;
 mod cli;
 mod conventions;
+mod deletion;
 mod email_change;
 mod instances;
 mod keys;
