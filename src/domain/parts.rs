@@ -7,7 +7,8 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool, limits::Limiter,
-    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema, sessions::Sessions,
+    outbox::Outbox, passwords::Passwords, pictures::PictureProcessor,
+    profile_schema::ProfileSchema, sessions::Sessions,
 };
 use crate::{clock::Clock, config::Config, mail::Mailer, tokens::AccessTokens, vault::Vault};
 
@@ -24,6 +25,7 @@ pub struct Parts {
     pub codes: Arc<Codes>,
     pub passwords: Arc<Passwords>,
     pub sessions: Arc<Sessions>,
+    pub pictures: Arc<PictureProcessor>,
 }
 
 /// What the parts are made from.
@@ -56,7 +58,11 @@ impl Parts {
             Arc::clone(&vault),
             mailer,
         ));
-        let accounts = Arc::new(Accounts::new(db.clone(), profile_schema));
+        let accounts = Arc::new(Accounts::new(
+            db.clone(),
+            profile_schema,
+            config.public_url.clone(),
+        ));
         let limiter = Arc::new(Limiter::new(config.limits, Arc::clone(&clock)));
         let audit = Arc::new(AuditTrail::new(Arc::clone(&clock)));
         let codes = Arc::new(Codes::new(
@@ -83,6 +89,7 @@ impl Parts {
             Arc::clone(&limiter),
             Arc::clone(&audit),
         ));
+        let pictures = Arc::new(PictureProcessor::new(config.avatar_max_bytes));
         Parts {
             db,
             config,
@@ -96,6 +103,7 @@ impl Parts {
             codes,
             passwords,
             sessions,
+            pictures,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! this folder writes a query.
 
 pub mod audit;
+pub mod avatars;
 pub mod codes;
 pub mod limits;
 pub mod outbox;
