@@ -23,8 +23,8 @@ use crate::{
         sessions::Sessions,
     },
     flows::{
-        me::Me, password_reset::PasswordReset, registration::Registration, sign_in::SignIn,
-        usernames::UsernameLookup,
+        avatars::Avatars, me::Me, password_reset::PasswordReset, registration::Registration,
+        sign_in::SignIn, usernames::UsernameLookup,
     },
     mail::{MailError, Mailer},
     store,
@@ -48,6 +48,7 @@ pub struct AppState {
     pub sign_in: SignIn,
     pub password_reset: PasswordReset,
     pub me: Me,
+    pub avatars: Avatars,
     pub username_lookup: UsernameLookup,
 }
 
@@ -132,6 +133,7 @@ impl AppState {
             sign_in: SignIn::new(&parts),
             password_reset: PasswordReset::new(&parts),
             me: Me::new(&parts),
+            avatars: Avatars::new(&parts),
             username_lookup: UsernameLookup::new(&parts),
             accounts: parts.accounts,
             sessions: parts.sessions,

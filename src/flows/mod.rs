@@ -4,6 +4,7 @@
 //! A flow's inputs are defined here, once: the handlers deserialize requests straight into
 //! them, and their OpenAPI schemas are derived from them.
 
+pub mod avatars;
 pub mod me;
 pub mod password_reset;
 pub mod registration;
