@@ -6,6 +6,7 @@ mod helpers;
 
 mod abuse;
 mod accounts;
+mod avatars;
 mod cli;
 mod conventions;
 mod instances;
