@@ -270,7 +270,11 @@ async fn avatars(base: &str, seconds: u64) {
         uploads.extend(latencies);
         upload_errors += errors;
     }
-    summary(&format!("upload, {UPLOADERS} at once"), &mut uploads, upload_errors);
+    summary(
+        &format!("upload, {UPLOADERS} at once"),
+        &mut uploads,
+        upload_errors,
+    );
     summary(
         &format!("/health, {UPLOADERS} uploads running"),
         &mut health,
@@ -285,7 +289,7 @@ fn two_megabyte_jpeg() -> Vec<u8> {
     use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
     let mut rng = StdRng::seed_from_u64(7);
     let photo = RgbImage::from_fn(3000, 2000, |x, y| {
-        let grain = rng.gen_range(0..24u32);
+        let grain = rng.gen_range(0..16u32);
         Rgb([
             ((x / 12 + grain) % 256) as u8,
             ((y / 8 + grain) % 256) as u8,
@@ -332,7 +336,9 @@ fn summary(what: &str, latencies: &mut [Duration], errors: usize) {
     latencies.sort();
     let at = |p: f64| {
         let index = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
-        latencies.get(index).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        latencies
+            .get(index)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
         "{what:<34} {:>6} req   p50 {:>8.2} ms   p99 {:>8.2} ms   max {:>8.2} ms   errors {errors}",
