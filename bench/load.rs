@@ -4,6 +4,7 @@
 //!
 //! `DATABASE_URL=… cargo run --release --example load -- seed 64`
 //! `cargo run --release --example load -- run login http://127.0.0.1:8080 32 10`
+//! `cargo run --release --example load -- avatars http://127.0.0.1:8080 10` (`bench/avatars.sh`)
 
 use std::{
     sync::Arc,
@@ -41,8 +42,9 @@ async fn main() {
             )
             .await
         }
+        ["avatars", base, seconds] => avatars(base, seconds.parse().expect("seconds")).await,
         _ => eprintln!(
-            "usage: load seed USERS | load hashrate SECONDS | load run (health|login|me|refresh) BASE_URL CONCURRENCY SECONDS"
+            "usage: load seed USERS | load hashrate SECONDS | load run (health|login|me|refresh) BASE_URL CONCURRENCY SECONDS | load avatars BASE_URL SECONDS"
         ),
     }
 }
@@ -209,6 +211,144 @@ async fn run(scenario: &str, base: &str, concurrency: usize, seconds: u64) {
         latencies.len() as f64 / seconds as f64,
         ms(percentile(0.50)),
         ms(percentile(0.99)),
+    );
+}
+
+/// Uploaders running at once while `/health` is timed.
+const UPLOADERS: usize = 10;
+
+/// Picture uploads of a 2 MB JPEG through HTTP: one at a time (the target is under 150 ms
+/// each), then `/health` timed alone and again while [`UPLOADERS`] users upload without pause.
+/// Decoding runs on the blocking pool, so `/health` must not wait behind it. Needs
+/// `load seed` of at least [`UPLOADERS`] users.
+async fn avatars(base: &str, seconds: u64) {
+    let client = reqwest::Client::new();
+    let photo = two_megabyte_jpeg();
+    println!(
+        "upload: a {:.2} MB JPEG of 3000×2000 px",
+        photo.len() as f64 / 1e6
+    );
+    let mut tokens = Vec::new();
+    for n in 0..UPLOADERS {
+        let login = json!({"email": email(n), "password": PASSWORD});
+        let (_, pair) = post(&client, base, "/auth/login", &login).await;
+        let token = pair["access"].as_str().map(str::to_string);
+        tokens.push(token.expect("seeded users sign in: run `load seed` first"));
+    }
+
+    let mut alone = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        assert!(upload(&client, base, &tokens[0], photo.clone()).await);
+        alone.push(started.elapsed());
+    }
+    summary("upload, one at a time", &mut alone, 0);
+
+    let window = Duration::from_secs(seconds);
+    let (mut health, errors) = time_health(&client, base, window).await;
+    summary("/health, alone", &mut health, errors);
+
+    let deadline = Instant::now() + window;
+    let uploaders: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
+            let (client, base, photo) = (client.clone(), base.to_string(), photo.clone());
+            tokio::spawn(async move {
+                let (mut latencies, mut errors) = (Vec::new(), 0);
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    if !upload(&client, &base, &token, photo.clone()).await {
+                        errors += 1;
+                    }
+                    latencies.push(started.elapsed());
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let (mut health, health_errors) = time_health(&client, base, window).await;
+    let (mut uploads, mut upload_errors) = (Vec::new(), 0);
+    for uploader in uploaders {
+        let (latencies, errors) = uploader.await.unwrap();
+        uploads.extend(latencies);
+        upload_errors += errors;
+    }
+    summary(
+        &format!("upload, {UPLOADERS} at once"),
+        &mut uploads,
+        upload_errors,
+    );
+    summary(
+        &format!("/health, {UPLOADERS} uploads running"),
+        &mut health,
+        health_errors,
+    );
+}
+
+/// A 3000×2000 photo-like JPEG of about 2 MB: gradients with grain, which JPEG compresses as
+/// it does a photo.
+fn two_megabyte_jpeg() -> Vec<u8> {
+    use image::{Rgb, RgbImage, codecs::jpeg::JpegEncoder};
+    use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+    let mut rng = StdRng::seed_from_u64(7);
+    let photo = RgbImage::from_fn(3000, 2000, |x, y| {
+        let grain = rng.gen_range(0..16u32);
+        Rgb([
+            ((x / 12 + grain) % 256) as u8,
+            ((y / 8 + grain) % 256) as u8,
+            (((x + y) / 20 + grain) % 256) as u8,
+        ])
+    });
+    let mut jpeg = Vec::new();
+    photo
+        .write_with_encoder(JpegEncoder::new_with_quality(&mut jpeg, 90))
+        .unwrap();
+    jpeg
+}
+
+async fn upload(client: &reqwest::Client, base: &str, token: &str, picture: Vec<u8>) -> bool {
+    client
+        .put(format!("{base}/auth/me/avatar"))
+        .bearer_auth(token)
+        .header("content-type", "image/jpeg")
+        .body(picture)
+        .send()
+        .await
+        .is_ok_and(|response| response.status().is_success())
+}
+
+/// `/health` one request after another for `window`: latencies and failures.
+async fn time_health(
+    client: &reqwest::Client,
+    base: &str,
+    window: Duration,
+) -> (Vec<Duration>, usize) {
+    let deadline = Instant::now() + window;
+    let (mut latencies, mut errors) = (Vec::new(), 0);
+    while Instant::now() < deadline {
+        let started = Instant::now();
+        if !get(client, base, "/health", None).await {
+            errors += 1;
+        }
+        latencies.push(started.elapsed());
+    }
+    (latencies, errors)
+}
+
+fn summary(what: &str, latencies: &mut [Duration], errors: usize) {
+    latencies.sort();
+    let at = |p: f64| {
+        let index = ((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1));
+        latencies
+            .get(index)
+            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    };
+    println!(
+        "{what:<34} {:>6} req   p50 {:>8.2} ms   p99 {:>8.2} ms   max {:>8.2} ms   errors {errors}",
+        latencies.len(),
+        at(0.50),
+        at(0.99),
+        at(1.0),
     );
 }
 

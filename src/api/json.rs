@@ -41,9 +41,20 @@ impl<T: DeserializeOwned + Send> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let bytes = read_limited(body.take()?).await?;
+        let bytes = read_json_bytes(body.take()?).await?;
         parse(&bytes).map(JsonBody).map_err(Into::into)
     }
+}
+
+/// A JSON body's bytes, up to [`MAX_BODY_BYTES`].
+async fn read_json_bytes(body: poem::Body) -> Result<Vec<u8>, ApiError> {
+    read_limited(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|err| match err {
+            BodyError::TooLarge => ApiError::new(ErrorCode::PayloadTooLarge),
+            BodyError::Unreadable => ApiError::new(ErrorCode::InvalidJson)
+                .with_message("The request body could not be read."),
+        })
 }
 
 /// How much of an oversized body is read and thrown away before answering 413, so a client
@@ -51,23 +62,34 @@ impl<T: DeserializeOwned + Send> ParsePayload for JsonBody<T> {
 /// connection is simply closed.
 const DRAIN_LIMIT_BYTES: u64 = 1024 * 1024;
 
-/// Reads at most [`MAX_BODY_BYTES`]; a longer body is 413.
-async fn read_limited(body: poem::Body) -> Result<Vec<u8>, ApiError> {
-    let unreadable = |_| {
-        ApiError::new(ErrorCode::InvalidJson).with_message("The request body could not be read.")
-    };
+/// Why a body could not be read whole.
+pub enum BodyError {
+    /// Longer than the limit.
+    TooLarge,
+    /// The connection failed while the body was being sent.
+    Unreadable,
+}
+
+/// Reads at most `limit` bytes. The limit holds while reading, so a chunked body, which
+/// declares no length, is cut off too.
+pub async fn read_limited(body: poem::Body, limit: usize) -> Result<Vec<u8>, BodyError> {
     let mut reader = body.into_async_read();
     let mut bytes = Vec::new();
     (&mut reader)
-        .take(MAX_BODY_BYTES as u64 + 1)
+        .take(limit as u64 + 1)
         .read_to_end(&mut bytes)
         .await
-        .map_err(unreadable)?;
-    if bytes.len() > MAX_BODY_BYTES {
-        let _ = tokio::io::copy(&mut reader.take(DRAIN_LIMIT_BYTES), &mut tokio::io::sink()).await;
-        return Err(ApiError::new(ErrorCode::PayloadTooLarge));
+        .map_err(|_| BodyError::Unreadable)?;
+    if bytes.len() > limit {
+        drain(reader).await;
+        return Err(BodyError::TooLarge);
     }
     Ok(bytes)
+}
+
+/// Reads and throws away what is left of a refused body, up to [`DRAIN_LIMIT_BYTES`].
+pub async fn drain(body: impl tokio::io::AsyncRead + Unpin) {
+    let _ = tokio::io::copy(&mut body.take(DRAIN_LIMIT_BYTES), &mut tokio::io::sink()).await;
 }
 
 /// Parses a body as `T`, mapping serde's complaints to field errors.
@@ -116,13 +138,18 @@ fn describe(err: &serde_json::Error) -> String {
     }
 }
 
-fn is_json(content_type: &str) -> bool {
-    let essence = content_type
+/// The media type of a `Content-Type` value, without its parameters, lowercased.
+pub fn media_type(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or_default()
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+fn is_json(content_type: &str) -> bool {
+    let essence = media_type(content_type);
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -203,7 +230,7 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for OptionalJsonBod
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let bytes = read_limited(body.take()?).await?;
+        let bytes = read_json_bytes(body.take()?).await?;
         if bytes.is_empty() {
             return Ok(OptionalJsonBody(None));
         }

@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin_lifecycle;
 pub mod auth;
+pub mod avatars;
 pub mod email_change;
 pub mod error;
 mod examples;
@@ -25,7 +26,7 @@ use std::{sync::Arc, time::Instant};
 
 use poem::{
     Endpoint, EndpointExt, IntoResponse, Request, Response, Route, get,
-    http::{HeaderMap, HeaderValue, Method, header},
+    http::{HeaderMap, HeaderValue, Method, StatusCode, header},
     middleware::Cors,
 };
 use poem_openapi::{OpenApiService, Tags};
@@ -71,6 +72,7 @@ type Apis = (
     (
         me::MeApi,
         account::AccountApi,
+        avatars::AvatarsApi,
         email_change::EmailChangeApi,
         my_data::MyDataApi,
     ),
@@ -324,20 +326,43 @@ async fn respond<E: Endpoint>(
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.parse::<usize>().ok());
-    let mut response = if declared_length.is_some_and(|length| length > json::MAX_BODY_BYTES) {
-        // Refused unread: the body is still on the wire, so the connection cannot carry
-        // another request. Saying so keeps clients from reusing it.
-        let mut refused = ApiError::new(ErrorCode::PayloadTooLarge).into_response();
-        refused
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        refused
+    // Picture uploads are the one body that is not JSON, with a limit of their own.
+    let config = &context.state.config;
+    let upload = method == Method::PUT && route == avatars::UPLOAD_ROUTE;
+    let limit = if upload {
+        avatars::body_limit(config)
+    } else {
+        json::MAX_BODY_BYTES
+    };
+    let mut response = if declared_length.is_some_and(|length| length > limit) {
+        let refusal = if upload {
+            avatars::too_large(config)
+        } else {
+            ApiError::new(ErrorCode::PayloadTooLarge)
+        };
+        refusal.into_response()
     } else {
         match inner.call(request).await {
             Ok(output) => output.into_response(),
             Err(err) => ApiError::from_poem(err).into_response(),
         }
     };
+    // A body refused unread, or read only in part, is still on the wire, so the connection
+    // cannot carry another request; saying so keeps clients from reusing it. That is every
+    // 413, and an upload refused before its body was read (a JSON body that small has
+    // arrived whole by then).
+    let status = response.status();
+    if status == StatusCode::PAYLOAD_TOO_LARGE
+        || (upload
+            && matches!(
+                status,
+                StatusCode::UNAUTHORIZED | StatusCode::UNSUPPORTED_MEDIA_TYPE
+            ))
+    {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
 
     let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {

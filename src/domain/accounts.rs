@@ -116,7 +116,9 @@ pub struct Account {
 pub struct Profile {
     /// Up to 1000 characters.
     pub bio: String,
-    /// An http(s) URL.
+    /// An http(s) URL: the picture uploaded with `PUT /auth/me/avatar`, served by this
+    /// service at `/avatars/{user_id}?v=…` (the version changes with the picture), or a URL
+    /// the user set with `PATCH /auth/me`.
     #[oai(nullable)]
     pub avatar_url: Option<String>,
     /// `YYYY-MM-DD`.
@@ -162,15 +164,29 @@ pub fn store_metadata(
     Some(stored)
 }
 
+/// What `profiles.avatar_url` holds for a picture stored by the service: its path, which the
+/// user object turns into a URL under `AUTHGATE_PUBLIC_URL` (so a new public URL moves every
+/// picture along). A URL a user sets is always absolute, so the leading `/` tells them apart.
+/// The version is the picture's ETag: a new picture gets a new URL, which caches have not seen.
+pub fn stored_picture_path(user_id: Uuid, etag: &str) -> String {
+    format!("/avatars/{user_id}?v={}", etag.trim_matches('"'))
+}
+
 /// Reads accounts.
 pub struct Accounts {
     db: DatabaseConnection,
     schema: Arc<ProfileSchema>,
+    /// `AUTHGATE_PUBLIC_URL`, the base of stored pictures' URLs.
+    public_url: String,
 }
 
 impl Accounts {
-    pub fn new(db: DatabaseConnection, schema: Arc<ProfileSchema>) -> Accounts {
-        Accounts { db, schema }
+    pub fn new(db: DatabaseConnection, schema: Arc<ProfileSchema>, public_url: String) -> Accounts {
+        Accounts {
+            db,
+            schema,
+            public_url,
+        }
     }
 
     pub fn schema(&self) -> &ProfileSchema {
@@ -199,7 +215,13 @@ impl Accounts {
             deletion_scheduled_for: user.deletion_scheduled_for,
             profile: Profile {
                 bio: profile.bio,
-                avatar_url: profile.avatar_url,
+                avatar_url: profile.avatar_url.map(|url| {
+                    if url.starts_with('/') {
+                        format!("{}{url}", self.public_url)
+                    } else {
+                        url
+                    }
+                }),
                 date_of_birth: profile.date_of_birth,
             },
             metadata,

@@ -7,9 +7,9 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool, limits::Limiter,
-    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema, purge::Purge,
-    reauthentication::Reauthentication, second_factors::SecondFactors, sessions::Sessions,
-    trusted_devices::TrustedDevices,
+    outbox::Outbox, passwords::Passwords, pictures::PictureProcessor,
+    profile_schema::ProfileSchema, purge::Purge, reauthentication::Reauthentication,
+    second_factors::SecondFactors, sessions::Sessions, trusted_devices::TrustedDevices,
 };
 use crate::{clock::Clock, config::Config, mail::Mailer, tokens::AccessTokens, vault::Vault};
 
@@ -30,6 +30,7 @@ pub struct Parts {
     pub devices: Arc<TrustedDevices>,
     pub second_factors: Arc<SecondFactors>,
     pub purge: Arc<Purge>,
+    pub pictures: Arc<PictureProcessor>,
 }
 
 /// What the parts are made from.
@@ -62,7 +63,11 @@ impl Parts {
             Arc::clone(&vault),
             mailer,
         ));
-        let accounts = Arc::new(Accounts::new(db.clone(), profile_schema));
+        let accounts = Arc::new(Accounts::new(
+            db.clone(),
+            profile_schema,
+            config.public_url.clone(),
+        ));
         let limiter = Arc::new(Limiter::new(config.limits, Arc::clone(&clock)));
         let audit = Arc::new(AuditTrail::new(Arc::clone(&clock)));
         let codes = Arc::new(Codes::new(
@@ -119,6 +124,7 @@ impl Parts {
             Arc::clone(&clock),
             Arc::clone(&audit),
         ));
+        let pictures = Arc::new(PictureProcessor::new(config.avatar_max_bytes));
         Parts {
             db,
             config,
@@ -136,6 +142,7 @@ impl Parts {
             devices,
             second_factors,
             purge,
+            pictures,
         }
     }
 }

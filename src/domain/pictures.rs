@@ -28,10 +28,6 @@ use super::blocking_pool::{BlockingPool, PoolError};
 pub const MAX_SOURCE_SIDE: u32 = 4096;
 /// Width and height of every processed picture, in pixels.
 pub const OUTPUT_SIDE: u32 = 256;
-/// Largest accepted upload, in bytes. The API should refuse longer bodies before reading
-/// them; here it bounds what each queued picture holds in memory.
-pub const MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
-
 /// Quality of opaque output: indistinguishable from the source at avatar size, and a 256 px
 /// photo stays around 15–30 KB.
 const JPEG_QUALITY: u8 = 85;
@@ -75,29 +71,29 @@ pub enum PictureError {
 /// Turns uploads into [`Picture`]s on the blocking pool, one per core at a time.
 pub struct PictureProcessor {
     pool: BlockingPool,
-}
-
-impl Default for PictureProcessor {
-    fn default() -> Self {
-        Self::new()
-    }
+    max_upload_bytes: usize,
 }
 
 impl PictureProcessor {
     /// A processor with one worker per core: decoding is CPU-bound, so more would only thrash.
-    pub fn new() -> PictureProcessor {
+    /// Uploads over `max_upload_bytes` (`AUTHGATE_AVATAR_MAX_BYTES`) are refused unread: the
+    /// API refuses longer bodies before reading them, and here the limit bounds what each
+    /// queued picture holds in memory.
+    pub fn new(max_upload_bytes: usize) -> PictureProcessor {
         PictureProcessor {
             pool: BlockingPool::new(BlockingPool::workers() * WAITING_PER_WORKER),
+            max_upload_bytes,
         }
     }
 
     /// Decodes the upload, whatever it claims to be, crops its centre square and encodes it
     /// afresh at [`OUTPUT_SIDE`]×[`OUTPUT_SIDE`] px. Runs on the blocking pool.
     pub async fn process(&self, upload: Vec<u8>) -> Result<Picture, PictureError> {
-        if upload.len() > MAX_UPLOAD_BYTES {
+        if upload.len() > self.max_upload_bytes {
             return Err(PictureError::Invalid(format!(
-                "{} bytes exceeds {MAX_UPLOAD_BYTES}",
-                upload.len()
+                "{} bytes exceeds {}",
+                upload.len(),
+                self.max_upload_bytes
             )));
         }
         self.pool
@@ -281,8 +277,13 @@ mod tests {
         })
     }
 
+    /// The default `AUTHGATE_AVATAR_MAX_BYTES`.
+    const MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
+
     async fn process(upload: Vec<u8>) -> Result<Picture, PictureError> {
-        PictureProcessor::new().process(upload).await
+        PictureProcessor::new(MAX_UPLOAD_BYTES)
+            .process(upload)
+            .await
     }
 
     fn decoded(picture: &Picture) -> DynamicImage {
@@ -633,7 +634,7 @@ mod tests {
             picture.bytes.len()
         );
 
-        let processor = PictureProcessor::new();
+        let processor = PictureProcessor::new(MAX_UPLOAD_BYTES);
         let mut times = Vec::new();
         for _ in 0..15 {
             let started = Instant::now();

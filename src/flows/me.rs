@@ -24,7 +24,7 @@ use crate::{
         sessions::Sessions,
         usernames,
     },
-    store::{self, profiles, users},
+    store::{self, avatars, profiles, users},
 };
 
 /// Fields of the user object a user may change. Send only what changes; `null` clears a
@@ -57,7 +57,8 @@ pub struct UpdateMeRequest {
 pub struct UpdateProfile {
     /// Up to 1000 characters.
     pub bio: MaybeUndefined<String>,
-    /// An http(s) URL.
+    /// An absolute http(s) URL of at most 2048 characters. Setting another URL, or `null`,
+    /// deletes the picture uploaded with `PUT /auth/me/avatar`.
     pub avatar_url: MaybeUndefined<String>,
     /// `YYYY-MM-DD`, between 1900-01-01 and today.
     pub date_of_birth: MaybeUndefined<String>,
@@ -218,8 +219,12 @@ impl Me {
         if let Some(bio) = bio {
             new_profile.bio = bio;
         }
-        if let Some(avatar_url) = avatar_url {
+        // A URL set by hand (or none) replaces the uploaded picture, which is deleted rather
+        // than left served at an address the account no longer shows. Sending back the URL
+        // the user object already shows changes neither.
+        if let Some(avatar_url) = avatar_url.filter(|url| *url != before.profile.avatar_url) {
             new_profile.avatar_url = avatar_url;
+            avatars::delete(&txn, user.id).await?;
         }
         if let Some(date_of_birth) = date_of_birth {
             new_profile.date_of_birth = date_of_birth;

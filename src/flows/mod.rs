@@ -5,6 +5,7 @@
 //! them, and their OpenAPI schemas are derived from them.
 
 pub mod admin_lifecycle;
+pub mod avatars;
 pub mod deletion;
 pub mod email_change;
 pub mod me;

@@ -7,6 +7,7 @@ mod helpers;
 mod abuse;
 mod accounts;
 mod admin_lifecycle;
+mod avatars;
 mod cli;
 mod conventions;
 mod deletion;
