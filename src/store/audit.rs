@@ -1,7 +1,7 @@
 //! The `audit_events` table: the security events of every account.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, entity::prelude::*};
+use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, entity::prelude::*};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
@@ -46,7 +46,8 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     Entity::insert(ActiveModel {
-        id: Set(Uuid::new_v4()),
+        // Time-ordered: events recorded at one instant still list in the order they happened.
+        id: Set(Uuid::now_v7()),
         occurred_at: Set(now),
         action: Set(event.action.to_string()),
         outcome: Set(event.outcome.to_string()),
@@ -60,4 +61,78 @@ pub async fn insert(
     .exec(conn)
     .await?;
     Ok(())
+}
+
+pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).one(conn).await
+}
+
+/// What `GET /admin/audit` filters on; `None` leaves a filter off.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub user_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub ip: Option<String>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Strictly before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// One page of events, newest first (ties on the time by id, also descending), after the
+/// event at `after` (its time and id) when given.
+pub async fn page(
+    conn: &impl ConnectionTrait,
+    filter: &EventFilter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = Entity::find();
+    if let Some(user_id) = filter.user_id {
+        query = query.filter(Column::UserId.eq(user_id));
+    }
+    if let Some(actor_id) = filter.actor_id {
+        query = query.filter(Column::ActorId.eq(actor_id));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(Column::Action.eq(action.as_str()));
+    }
+    if let Some(ip) = &filter.ip {
+        query = query.filter(Column::Ip.eq(ip.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(Column::OccurredAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(Column::OccurredAt.lt(until));
+    }
+    if let Some((at, id)) = after {
+        query = query.filter(
+            Condition::any().add(Column::OccurredAt.lt(at)).add(
+                Condition::all()
+                    .add(Column::OccurredAt.eq(at))
+                    .add(Column::Id.lt(id)),
+            ),
+        );
+    }
+    query
+        .order_by_desc(Column::OccurredAt)
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// Events named `action` recorded at or after `since`.
+pub async fn count_since(
+    conn: &impl ConnectionTrait,
+    action: &str,
+    since: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(Column::Action.eq(action))
+        .filter(Column::OccurredAt.gte(since))
+        .count(conn)
+        .await
 }
