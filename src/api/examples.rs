@@ -12,7 +12,9 @@ use crate::{
     },
     flows::{
         CodeRequest, EmailRequest,
-        me::{ChangePasswordRequest, UpdateMeRequest, UpdateProfile},
+        account_edit::UpdateProfile,
+        admin_users::{AdminUpdateRequest, CreateUserRequest},
+        me::{ChangePasswordRequest, UpdateMeRequest},
         password_reset::ResetRequest,
         registration::{CodeContext, RegisterRequest, ResendRequest, VerifyRequest},
         sign_in::LoginRequest,
@@ -158,6 +160,33 @@ impl Example for UpdateMeRequest {
                 other: Default::default(),
             }),
             other: Default::default(),
+        }
+    }
+}
+
+impl Example for CreateUserRequest {
+    fn example() -> Self {
+        Self {
+            email: EMAIL.into(),
+            role: Some("user".into()),
+            username: Some("jane.doe".into()),
+            first_name: Some("Jane".into()),
+            last_name: Some("Doe".into()),
+            password: None,
+            other: Default::default(),
+        }
+    }
+}
+
+impl Example for AdminUpdateRequest {
+    fn example() -> Self {
+        Self {
+            role: MaybeUndefined::Value("admin".into()),
+            app_metadata: MaybeUndefined::Value(Metadata::from([
+                ("plan".into(), json!("pro")),
+                ("trial".into(), json!(null)),
+            ])),
+            ..Default::default()
         }
     }
 }

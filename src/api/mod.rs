@@ -2,6 +2,9 @@
 //! the middleware every response passes through.
 
 pub mod account;
+pub mod admin_audit;
+pub mod admin_stats;
+pub mod admin_users;
 pub mod auth;
 pub mod error;
 mod examples;
@@ -57,6 +60,9 @@ type Apis = (
     me::MeApi,
     account::AccountApi,
     sessions::SessionsApi,
+    admin_users::AdminUsersApi,
+    admin_audit::AdminAuditApi,
+    admin_stats::AdminStatsApi,
     service::ServiceApi,
 );
 

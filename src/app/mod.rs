@@ -23,7 +23,8 @@ use crate::{
         sessions::Sessions,
     },
     flows::{
-        me::Me, password_reset::PasswordReset, registration::Registration, sign_in::SignIn,
+        admin_audit::AdminAudit, admin_stats::AdminStats, admin_users::AdminUsers, me::Me,
+        password_reset::PasswordReset, registration::Registration, sign_in::SignIn,
         usernames::UsernameLookup,
     },
     mail::{MailError, Mailer},
@@ -49,6 +50,9 @@ pub struct AppState {
     pub password_reset: PasswordReset,
     pub me: Me,
     pub username_lookup: UsernameLookup,
+    pub admin_users: AdminUsers,
+    pub admin_audit: AdminAudit,
+    pub admin_stats: AdminStats,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +137,9 @@ impl AppState {
             password_reset: PasswordReset::new(&parts),
             me: Me::new(&parts),
             username_lookup: UsernameLookup::new(&parts),
+            admin_users: AdminUsers::new(&parts),
+            admin_audit: AdminAudit::new(&parts),
+            admin_stats: AdminStats::new(&parts),
             accounts: parts.accounts,
             sessions: parts.sessions,
             limiter: parts.limiter,

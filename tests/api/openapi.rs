@@ -37,6 +37,17 @@ fn every_operation_is_described_with_its_errors() {
         ("patch", "/auth/me"),
         ("put", "/auth/me"),
         ("get", "/auth/settings"),
+        ("get", "/admin/users"),
+        ("post", "/admin/users"),
+        ("get", "/admin/users/{id}"),
+        ("patch", "/admin/users/{id}"),
+        ("post", "/admin/users/{id}/unlock"),
+        ("post", "/admin/users/{id}/password-reset"),
+        ("get", "/admin/users/{id}/sessions"),
+        ("delete", "/admin/users/{id}/sessions/{sid}"),
+        ("get", "/admin/audit"),
+        ("post", "/admin/audit/{id}/revert"),
+        ("get", "/admin/stats"),
         ("get", "/health"),
         ("get", "/ready"),
     ] {
@@ -69,6 +80,21 @@ fn every_operation_is_described_with_its_errors() {
             .unwrap()
             .contains("role_not_allowed")
     );
+    let revert = &paths["/admin/audit/{id}/revert"]["post"]["responses"];
+    for (status, code) in [
+        ("400", "not_revertible"),
+        ("403", "forbidden"),
+        ("404", "not_found"),
+        ("409", "conflict"),
+        ("409", "last_admin"),
+    ] {
+        assert!(
+            revert[status]["description"]
+                .as_str()
+                .is_some_and(|description| description.contains(code)),
+            "revert does not document {code}"
+        );
+    }
 }
 
 #[test]
