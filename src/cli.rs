@@ -1,6 +1,8 @@
-//! The command line (contract §1): `serve` (the default), `migrate`, `openapi`, `keys rotate`,
-//! `keys list`. Every command but `openapi` takes the whole configuration, so its `--help`
-//! lists each variable with its default.
+//! The command line (contract §1, §10): `serve` (the default), `migrate`, `openapi`,
+//! `keys rotate`, `keys list`, and `users …` (in `cli/users.rs`). Every command but `openapi`
+//! takes the whole configuration, so its `--help` lists each variable with its default.
+
+mod users;
 
 use std::{ffi::OsString, process::ExitCode, sync::Arc};
 
@@ -38,6 +40,9 @@ enum Command {
     /// Manage the signing keys
     #[command(subcommand)]
     Keys(Keys),
+    /// Manage accounts: create the first admin, list accounts, change roles
+    #[command(subcommand)]
+    Users(users::Users),
 }
 
 #[derive(Subcommand)]
@@ -98,6 +103,7 @@ async fn execute(command: Command, dotenv: Result<(), ConfigError>) -> Result<()
         Command::Migrate(config) => migrate(&ready(config, dotenv)?).await,
         Command::Keys(Keys::Rotate(config)) => rotate_key(&ready(config, dotenv)?).await,
         Command::Keys(Keys::List(config)) => list_keys(&ready(config, dotenv)?).await,
+        Command::Users(command) => users::run(command, dotenv).await,
     }
 }
 
@@ -294,6 +300,10 @@ mod tests {
             &["keys", "rotate", "--help"],
             &["keys", "list", "--help"],
             &["help", "keys"],
+            &["users", "--help"],
+            &["users", "create", "--help"],
+            &["users", "list", "--help"],
+            &["users", "set-role", "--help"],
         ] {
             assert_eq!(
                 parse(args).err().map(|err| err.kind()),
