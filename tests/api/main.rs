@@ -6,6 +6,7 @@ mod helpers;
 
 mod abuse;
 mod accounts;
+mod admin;
 mod cli;
 mod conventions;
 mod instances;
