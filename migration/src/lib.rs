@@ -9,6 +9,7 @@ mod m20261122_000001_initial;
 mod m20261122_000002_abuse_and_audit;
 mod m20261203_000003_outbox_and_session_lineage;
 mod m20261203_000004_accounts;
+mod m20261203_000005_admin_directory;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_abuse_and_audit::Migration),
             Box::new(m20261203_000003_outbox_and_session_lineage::Migration),
             Box::new(m20261203_000004_accounts::Migration),
+            Box::new(m20261203_000005_admin_directory::Migration),
         ]
     }
 }

@@ -4,7 +4,10 @@
 //! command did goes to stdout; logs and warnings go to stderr, so `--json` output is JSON
 //! alone.
 
-use std::{io::Read, sync::Arc};
+use std::{
+    io::{IsTerminal, Read},
+    sync::Arc,
+};
 
 use clap::{Args, Subcommand};
 use poem_openapi::types::MaybeUndefined;
@@ -83,7 +86,7 @@ pub async fn run(command: Users, dotenv: Result<(), ConfigError>) -> Result<(), 
             let password = if create.invite {
                 None
             } else {
-                Some(read_password()?)
+                Some(read_password(&create.email)?)
             };
             let state = start(create.config, dotenv).await?;
             let request = CreateUserRequest {
@@ -171,13 +174,19 @@ fn command_line() -> ClientInfo {
     }
 }
 
-/// The password on standard input: everything up to the end, less the line break a shell or
-/// `echo` puts after it.
-fn read_password() -> Result<String, String> {
+/// The password on standard input: everything up to its end (a pipe, a file), or the line
+/// typed at a terminal; less the line break after it.
+fn read_password(email: &str) -> Result<String, String> {
+    let mut stdin = std::io::stdin();
     let mut input = String::new();
-    std::io::stdin()
-        .read_to_string(&mut input)
-        .map_err(|err| format!("cannot read the password from standard input: {err}"))?;
+    let read = if stdin.is_terminal() {
+        // No dependency here can hide what is typed: a script should pipe the password in.
+        eprint!("password for {email} (shown as typed; pipe it in to keep it off the screen): ");
+        stdin.read_line(&mut input)
+    } else {
+        stdin.read_to_string(&mut input)
+    };
+    read.map_err(|err| format!("cannot read the password from standard input: {err}"))?;
     let password = input
         .strip_suffix('\n')
         .map(|line| line.strip_suffix('\r').unwrap_or(line))

@@ -263,8 +263,8 @@ impl AdminUsers {
         };
         errors.into_result()?;
 
-        let mut rows = users::page(&self.db, &filter, &start, limit + 1).await?;
-        let total = users::count_matching(&self.db, &filter).await?;
+        let users::Found { mut rows, total } =
+            users::find_page(&self.db, &filter, &start, limit + 1).await?;
         let more = rows.len() as u64 > limit;
         rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next_cursor = rows

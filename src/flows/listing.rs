@@ -68,7 +68,8 @@ pub fn flag(errors: &mut FieldErrors, field: &str, raw: Option<&str>) -> Option<
     }
 }
 
-/// Trimmed text of at most `max_chars` characters; empty counts as absent.
+/// Trimmed text of at most `max_chars` characters and no control characters (nothing stored
+/// and searched holds one); empty counts as absent.
 pub fn text(
     errors: &mut FieldErrors,
     field: &str,
@@ -78,6 +79,10 @@ pub fn text(
     let text = raw?.trim();
     if text.chars().count() > max_chars {
         errors.add(field, format!("At most {max_chars} characters."));
+        return None;
+    }
+    if text.chars().any(char::is_control) {
+        errors.add(field, "Contains control characters.");
         return None;
     }
     (!text.is_empty()).then(|| text.to_string())
@@ -130,8 +135,9 @@ mod tests {
         assert!(flag(&mut errors, "verified", Some("yes")).is_none());
         assert!(text(&mut errors, "q", Some(&"x".repeat(300)), 254).is_none());
         assert_eq!(text(&mut errors, "q", Some("  "), 254), None);
+        assert!(text(&mut errors, "ip", Some("a\u{1f}b"), 254).is_none());
         let fields = errors.into_map();
-        for field in ["since", "user_id", "verified", "q"] {
+        for field in ["since", "user_id", "verified", "q", "ip"] {
             assert!(fields.contains_key(field), "{field}: {fields:?}");
         }
     }

@@ -1,7 +1,12 @@
 //! The `audit_events` table: the security events of every account.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, Condition, QueryOrder, QuerySelect, entity::prelude::*};
+use sea_orm::{
+    ActiveValue::Set,
+    QueryOrder, QuerySelect,
+    entity::prelude::*,
+    sea_query::{Expr, ExprTrait},
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
@@ -108,12 +113,10 @@ pub async fn page(
         query = query.filter(Column::OccurredAt.lt(until));
     }
     if let Some((at, id)) = after {
+        // A row value, which both databases read as a range of the `(occurred_at, id)` index.
         query = query.filter(
-            Condition::any().add(Column::OccurredAt.lt(at)).add(
-                Condition::all()
-                    .add(Column::OccurredAt.eq(at))
-                    .add(Column::Id.lt(id)),
-            ),
+            Expr::tuple([Expr::col(Column::OccurredAt), Expr::col(Column::Id)])
+                .lt(Expr::tuple([Expr::val(at), Expr::val(id)])),
         );
     }
     query

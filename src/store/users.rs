@@ -3,9 +3,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    Condition, FromQueryResult, QueryOrder, QuerySelect, QueryTrait,
+    Condition, DbBackend, FromQueryResult, QueryOrder, QuerySelect, QueryTrait,
     entity::prelude::*,
-    sea_query::{Expr, ExprTrait, Func, LikeExpr, NullOrdering, Order},
+    sea_query::{Alias, Expr, ExprTrait, LikeExpr},
 };
 
 use super::{SecretText, profiles};
@@ -375,7 +375,8 @@ pub async fn set_status(
 /// What `GET /admin/users` filters on; `None` leaves a filter off.
 #[derive(Debug, Clone, Default)]
 pub struct UserFilter {
-    /// Lowercased text that the address, username, first or last name contains.
+    /// Lowercased text, without control characters, that the address, username, first or
+    /// last name contains.
     pub text: Option<String>,
     pub role: Option<String>,
     pub status: Option<&'static str>,
@@ -389,21 +390,38 @@ pub struct UserFilter {
 }
 
 impl UserFilter {
-    fn condition(&self) -> Condition {
+    /// True when the filter leaves some accounts out (asking for accounts without a second
+    /// factor leaves every one in, for now).
+    fn narrows(&self) -> bool {
+        self.text.is_some()
+            || self.role.is_some()
+            || self.status.is_some()
+            || self.verified.is_some()
+            || self.mfa == Some(true)
+            || self.created_from.is_some()
+            || self.created_before.is_some()
+    }
+
+    fn condition(&self, backend: DbBackend) -> Condition {
         let column = |column: Column| Expr::col((Entity, column));
         let mut all = Condition::all();
         if let Some(text) = &self.text {
             // `%` and `_` typed by the admin are searched for, not wildcards.
             let pattern = LikeExpr::new(format!("%{}%", escape_like(text))).escape('\\');
-            // The address and the username key are stored lowercased already; the names are
-            // lowered here so the match ignores case on PostgreSQL too.
-            all = all.add(
-                Condition::any()
+            all = all.add(match backend {
+                // `search_text`: the address, username key and names, lowered and joined by
+                // U+001F (which a search never contains), kept by PostgreSQL itself (migration
+                // 5): its LIKE minds case, and lowering the names row by row doubles the cost.
+                DbBackend::Postgres => Condition::all()
+                    .add(Expr::col((Entity, Alias::new("search_text"))).like(pattern)),
+                // SQLite's LIKE ignores the case of ASCII letters (its LOWER() lowers no
+                // others), and reads the columns themselves faster than a computed one.
+                _ => Condition::any()
                     .add(column(Column::Email).like(pattern.clone()))
                     .add(column(Column::UsernameKey).like(pattern.clone()))
-                    .add(Func::lower(column(Column::FirstName)).like(pattern.clone()))
-                    .add(Func::lower(column(Column::LastName)).like(pattern)),
-            );
+                    .add(column(Column::FirstName).like(pattern.clone()))
+                    .add(column(Column::LastName).like(pattern)),
+            });
         }
         if let Some(role) = &self.role {
             all = all.add(column(Column::Role).eq(role.as_str()));
@@ -441,8 +459,10 @@ fn escape_like(text: &str) -> String {
     escaped
 }
 
-/// The orders `GET /admin/users` lists in. Each ends on the id, so rows that tie on the sort
-/// value still have one fixed order, which keyset pagination needs.
+/// The orders `GET /admin/users` lists in. Each has one fixed order even among rows that tie
+/// on the sort value (the id decides; addresses are unique anyway), which keyset pagination
+/// needs, and each is read along an index: `(created_at, id)`, the unique address, and
+/// `(last_login_at, id)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserOrder {
     Oldest,
@@ -504,79 +524,165 @@ impl UserOrder {
     }
 }
 
-impl Position {
-    /// Rows strictly after this one in its order.
-    fn rows_after(&self) -> Condition {
-        let column = |column: Column| Expr::col((Entity, column));
-        let id = column(Column::Id);
-        let (ascending, sorted, value) = match (&self.order, &self.value) {
-            (UserOrder::Oldest, SortValue::At(at)) => (true, Column::CreatedAt, Value::from(*at)),
-            (UserOrder::Newest, SortValue::At(at)) => (false, Column::CreatedAt, Value::from(*at)),
-            (UserOrder::Email, SortValue::Text(email)) => {
-                (true, Column::Email, Value::from(email.clone()))
-            }
-            (UserOrder::RecentLogin, SortValue::At(None)) => {
-                // Past the first account that never signed in: only such accounts are left.
-                return Condition::all()
-                    .add(column(Column::LastLoginAt).is_null())
-                    .add(id.lt(self.id));
-            }
-            (UserOrder::RecentLogin, SortValue::At(at)) => {
-                // Accounts that never signed in come after every one that did.
-                return Condition::any()
-                    .add(column(Column::LastLoginAt).lt(*at))
-                    .add(
-                        Condition::all()
-                            .add(column(Column::LastLoginAt).eq(*at))
-                            .add(id.lt(self.id)),
-                    )
-                    .add(column(Column::LastLoginAt).is_null());
-            }
-            // `UserOrder::position` pairs each order with its own kind of value.
-            (_, SortValue::At(_) | SortValue::Text(_)) => return Condition::all(),
-        };
-        let sorted = column(sorted);
-        let (beyond, id_beyond) = if ascending {
-            (sorted.clone().gt(value.clone()), id.gt(self.id))
-        } else {
-            (sorted.clone().lt(value.clone()), id.lt(self.id))
-        };
-        Condition::any()
-            .add(beyond)
-            .add(Condition::all().add(sorted.eq(value)).add(id_beyond))
-    }
+/// Filtered listings first look for at most this many matches in one unordered pass.
+const FEW_MATCHES: u64 = 1000;
+
+/// A page of accounts with their profiles, and how many accounts match in all.
+pub struct Found {
+    pub rows: Vec<(Model, Option<profiles::Model>)>,
+    pub total: u64,
 }
 
-/// One page of accounts with their profiles: `limit` rows from `start`, under `filter`.
-pub async fn page(
+/// Up to `fetch` accounts from `start` that pass `filter`, and the count of all that pass.
+///
+/// Read so that no listing scans the table more than once or walks an index row by row for
+/// matches that are rare. A filter is first tried in one unordered pass that stops at
+/// [`FEW_MATCHES`]: when it finds them all, they are the count, and the page is ordered from
+/// them alone by id. Otherwise matches are dense, so the ordered index walk of the page stops
+/// early, and one counting pass follows (none when a first page holds every match).
+pub async fn find_page(
     conn: &impl ConnectionTrait,
     filter: &UserFilter,
     start: &PageStart,
+    fetch: u64,
+) -> Result<Found, DbErr> {
+    let condition = filter.condition(conn.get_database_backend());
+    if filter.narrows() {
+        let ids: Vec<Uuid> = Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(condition.clone())
+            .limit(FEW_MATCHES + 1)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        if ids.len() as u64 <= FEW_MATCHES {
+            let total = ids.len() as u64;
+            let only = Condition::all().add(Expr::col((Entity, Column::Id)).is_in(ids));
+            let rows = page(conn, only, start, fetch).await?;
+            return Ok(Found { rows, total });
+        }
+    }
+    let rows = page(conn, condition, start, fetch).await?;
+    let total = match start {
+        PageStart::First(_) if (rows.len() as u64) < fetch => rows.len() as u64,
+        _ => count_matching(conn, filter).await?,
+    };
+    Ok(Found { rows, total })
+}
+
+/// One page of accounts with their profiles: `limit` rows from `start`, under `condition`.
+///
+/// Rows after a position are asked for with a row-value comparison, `(created_at, id) < (?,
+/// ?)`, which both databases answer with a range scan of the composite index, where the
+/// equivalent `a < ? OR (a = ? AND id < ?)` makes them read and sort everything after the
+/// position.
+async fn page(
+    conn: &impl ConnectionTrait,
+    condition: Condition,
+    start: &PageStart,
     limit: u64,
 ) -> Result<Vec<(Model, Option<profiles::Model>)>, DbErr> {
+    let column = |column: Column| Expr::col((Entity, column));
+    let pair = |sorted: Column| Expr::tuple([column(sorted), column(Column::Id)]);
     let (order, after) = match start {
         PageStart::First(order) => (*order, None),
-        PageStart::After(position) => (position.order, Some(position.rows_after())),
+        PageStart::After(position) => (position.order, Some(position)),
     };
-    let mut query = Entity::find()
+    let rows = Entity::find()
         .find_also_related(profiles::Entity)
-        .filter(filter.condition());
-    if let Some(after) = after {
-        query = query.filter(after);
-    }
-    let query = match order {
-        UserOrder::Oldest => query
-            .order_by_asc(Column::CreatedAt)
-            .order_by_asc(Column::Id),
-        UserOrder::Newest => query
-            .order_by_desc(Column::CreatedAt)
-            .order_by_desc(Column::Id),
-        UserOrder::Email => query.order_by_asc(Column::Email).order_by_asc(Column::Id),
-        UserOrder::RecentLogin => query
-            .order_by_with_nulls(Column::LastLoginAt, Order::Desc, NullOrdering::Last)
-            .order_by_desc(Column::Id),
+        .filter(condition.clone());
+    let after_pair =
+        |at: &Option<DateTime<Utc>>, id: Uuid| Expr::tuple([Expr::val(*at), Expr::val(id)]);
+    let rows = match (order, after.map(|position| (&position.value, position.id))) {
+        (UserOrder::Oldest, after) => {
+            let rows = match after {
+                Some((SortValue::At(at), id)) => {
+                    rows.filter(pair(Column::CreatedAt).gt(after_pair(at, id)))
+                }
+                _ => rows,
+            };
+            rows.order_by_asc(Column::CreatedAt)
+                .order_by_asc(Column::Id)
+        }
+        (UserOrder::Newest, after) => {
+            let rows = match after {
+                Some((SortValue::At(at), id)) => {
+                    rows.filter(pair(Column::CreatedAt).lt(after_pair(at, id)))
+                }
+                _ => rows,
+            };
+            rows.order_by_desc(Column::CreatedAt)
+                .order_by_desc(Column::Id)
+        }
+        // Addresses are unique: the address alone places a row.
+        (UserOrder::Email, after) => {
+            let rows = match after {
+                Some((SortValue::Text(email), _)) => {
+                    rows.filter(column(Column::Email).gt(email.as_str()))
+                }
+                _ => rows,
+            };
+            rows.order_by_asc(Column::Email)
+        }
+        (UserOrder::RecentLogin, after) => {
+            return recent_logins(conn, condition, after, limit).await;
+        }
     };
-    query.limit(limit).all(conn).await
+    rows.limit(limit).all(conn).await
+}
+
+/// A page of [`UserOrder::RecentLogin`]: accounts that signed in, most recent first, then
+/// those that never did, by id (time-ordered: newest account first). Read as two index scans, the signed-in part
+/// and then (if the page is not full) the never-signed-in part, because the databases order
+/// nulls differently and neither reads `NULLS LAST` of a descending order off an index.
+async fn recent_logins(
+    conn: &impl ConnectionTrait,
+    condition: Condition,
+    after: Option<(&SortValue, Uuid)>,
+    limit: u64,
+) -> Result<Vec<(Model, Option<profiles::Model>)>, DbErr> {
+    let column = |column: Column| Expr::col((Entity, column));
+    let rows = || {
+        Entity::find()
+            .find_also_related(profiles::Entity)
+            .filter(condition.clone())
+    };
+    let mut page = Vec::new();
+    let never_after = match after {
+        Some((SortValue::At(None), id)) => Some(id),
+        _ => {
+            let mut signed_in = rows().filter(column(Column::LastLoginAt).is_not_null());
+            if let Some((SortValue::At(Some(at)), id)) = after {
+                signed_in = signed_in.filter(
+                    Expr::tuple([column(Column::LastLoginAt), column(Column::Id)])
+                        .lt(Expr::tuple([Expr::val(*at), Expr::val(id)])),
+                );
+            }
+            page = signed_in
+                .order_by_desc(Column::LastLoginAt)
+                .order_by_desc(Column::Id)
+                .limit(limit)
+                .all(conn)
+                .await?;
+            None
+        }
+    };
+    let room = limit.saturating_sub(page.len() as u64);
+    if room > 0 {
+        let mut never = rows().filter(column(Column::LastLoginAt).is_null());
+        if let Some(id) = never_after {
+            never = never.filter(column(Column::Id).lt(id));
+        }
+        page.extend(
+            never
+                .order_by_desc(Column::Id)
+                .limit(room)
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(page)
 }
 
 /// Accounts that pass `filter`.
@@ -584,7 +690,10 @@ pub async fn count_matching(
     conn: &impl ConnectionTrait,
     filter: &UserFilter,
 ) -> Result<u64, DbErr> {
-    Entity::find().filter(filter.condition()).count(conn).await
+    Entity::find()
+        .filter(filter.condition(conn.get_database_backend()))
+        .count(conn)
+        .await
 }
 
 #[derive(Debug, FromQueryResult)]

@@ -105,6 +105,68 @@ async fn sign_in_again(app: &TestApp, email: &str) -> String {
     signed_in.body["access"].as_str().unwrap().to_string()
 }
 
+/// Inserts `count` verified accounts `bulk0000@example.com`… straight into the database (a
+/// registration each would take minutes), created a second apart before the clock's now,
+/// the odd ones named "Rare".
+async fn insert_accounts(app: &TestApp, count: usize) {
+    use authgate::store::{profiles, users};
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    let now = now(app);
+    let mut rows = Vec::new();
+    let mut profile_rows = Vec::new();
+    for n in 0..count {
+        let id = uuid::Uuid::now_v7();
+        let created_at = now - chrono::TimeDelta::seconds(10_000 - n as i64);
+        rows.push(users::ActiveModel {
+            id: Set(id),
+            email: Set(format!("bulk{n:04}@example.com")),
+            password_hash: Set(String::from("not a hash").into()),
+            first_name: Set(if n % 500 == 1 {
+                "Rare".into()
+            } else {
+                "Bulk".into()
+            }),
+            last_name: Set("Account".into()),
+            phone_number: Set(None),
+            role: Set("user".into()),
+            is_verified: Set(true),
+            is_active: Set(true),
+            created_at: Set(created_at),
+            updated_at: Set(created_at),
+            last_login_at: Set((n % 3 == 0).then_some(created_at)),
+            registrations: Set(1),
+            username: Set(None),
+            username_key: Set(None),
+            status: Set("active".into()),
+            deletion_scheduled_for: Set(None),
+            metadata: Set("{}".into()),
+            app_metadata: Set("{}".into()),
+            last_seen_at: Set(None),
+        });
+        profile_rows.push(profiles::ActiveModel::from(profiles::empty(id)));
+        if rows.len() == 200 {
+            users::Entity::insert_many(std::mem::take(&mut rows))
+                .exec(&app.state.db)
+                .await
+                .unwrap();
+            profiles::Entity::insert_many(std::mem::take(&mut profile_rows))
+                .exec(&app.state.db)
+                .await
+                .unwrap();
+        }
+    }
+    if !rows.is_empty() {
+        users::Entity::insert_many(rows)
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+        profiles::Entity::insert_many(profile_rows)
+            .exec(&app.state.db)
+            .await
+            .unwrap();
+    }
+}
+
 db_tests! {
     async fn every_admin_route_needs_a_token_of_an_admin(db: Db) {
         let app = TestApp::spawn(db).await;
@@ -182,6 +244,7 @@ db_tests! {
         assert_eq!(find("q=50%25").await, ["grace@example.com"], "% is searched for, not a wildcard");
         assert_eq!(find("q=_").await, ["grace@example.com"], "_ too");
         assert!(find("q=nobody").await.is_empty());
+        assert!(find("q=ada%20lovelace").await.is_empty(), "a match never spans two fields");
         assert_eq!(find("role=admin").await, ["root.admin@example.com"]);
         assert_eq!(find("status=disabled").await, ["alan@example.org"]);
         assert_eq!(find("verified=false").await, ["pending@example.com"]);
@@ -226,7 +289,13 @@ db_tests! {
         for n in 0..7 {
             app.clock.advance(Duration::from_secs(1));
             let email = format!("user{n}@example.com");
-            app.register(&email, PASSWORD).await.expect(201, None);
+            // Half of them signed in (verification does), so pages of -last_login_at end
+            // among those who did, among those who never did, and across the two.
+            if n % 2 == 0 {
+                app.verified_user(&email).await;
+            } else {
+                app.register(&email, PASSWORD).await.expect(201, None);
+            }
             existing.push(email);
         }
         existing.sort();
@@ -282,6 +351,7 @@ db_tests! {
             ("created_after=yesterday".into(), "created_after"),
             ("created_before=2026-13-01T00:00:00Z".into(), "created_before"),
             (format!("q={huge}"), "q"),
+            ("q=jane%1Fdoe".into(), "q"),
             (format!("cursor={edited}"), "cursor"),
             ("cursor=not-a-cursor".into(), "cursor"),
             (format!("cursor={cursor}&sort=email"), "cursor"),
@@ -854,5 +924,38 @@ db_tests! {
         let created = authgate::store::audit::page(&db, &authgate::store::audit::EventFilter { action: Some("account_created".into()), ..Default::default() }, None, 10).await.unwrap();
         assert_eq!(created.len(), 2);
         assert!(created.iter().all(|event| event.actor_id.is_none() && event.user_agent.as_deref() == Some("authgate-cli")));
+    }
+
+    async fn filters_matching_many_accounts_page_like_filters_matching_few(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let (token, _) = admin(&app, "admin@example.com").await;
+        insert_accounts(&app, 1_203).await;
+        let bulk = |range: std::ops::Range<usize>| range.map(|n| format!("bulk{n:04}@example.com")).collect::<Vec<_>>();
+
+        // Over a thousand matches: read along the index, counted apart.
+        let newest_first: Vec<String> = bulk(0..1_203).into_iter().rev().collect();
+        let seen = every_page(&app, &token, "q=bulk&limit=200", async |_| {}).await;
+        assert_eq!(seen, newest_first);
+        let first = get(&app, "/admin/users?q=bulk&limit=200", &token).await;
+        assert_eq!(first.body["total"], 1_203);
+        assert_eq!(every_page(&app, &token, "q=bulk&sort=email&limit=200", async |_| {}).await, bulk(0..1_203));
+        let by_login = every_page(&app, &token, "q=bulk&sort=-last_login_at&limit=200", async |_| {}).await;
+        let signed_in: Vec<String> = (0..1_203).rev().filter(|n| n % 3 == 0).map(|n| format!("bulk{n:04}@example.com")).collect();
+        assert_eq!(&by_login[..signed_in.len()], signed_in.as_slice());
+        assert_eq!(by_login.len(), 1_203);
+        let second = get(&app, &format!("/admin/users?q=bulk&limit=200&cursor={}", first.body["next_cursor"].as_str().unwrap()), &token).await;
+        assert_eq!(second.body["total"], 1_203, "later pages count too");
+
+        // A few matches: found in one pass, ordered alike.
+        let rare: Vec<String> = [1001, 501, 1].iter().map(|n| format!("bulk{n:04}@example.com")).collect();
+        assert_eq!(every_page(&app, &token, "q=rare&limit=2", async |_| {}).await, rare);
+        let rare_page = get(&app, "/admin/users?q=rare&limit=2", &token).await;
+        assert_eq!(rare_page.body["total"], 3);
+        let mut by_email = rare.clone();
+        by_email.sort();
+        assert_eq!(every_page(&app, &token, "q=rare&sort=email&limit=2", async |_| {}).await, by_email);
+        assert_eq!(every_page(&app, &token, "q=rare&sort=created_at&limit=2", async |_| {}).await, by_email);
+        let everyone = get(&app, "/admin/users?limit=1", &token).await;
+        assert_eq!(everyone.body["total"], 1_204);
     }
 }
