@@ -148,6 +148,7 @@ async fn seed(count: usize) {
             metadata: Set("{}".into()),
             app_metadata: Set("{}".into()),
             last_seen_at: Set(last_login_at),
+            mfa_methods: Set("[]".into()),
         });
         profile_rows.push(profiles::ActiveModel::from(profiles::empty(id)));
         if rows.len() == BATCH || n == count {

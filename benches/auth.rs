@@ -55,6 +55,7 @@ fn access_tokens(c: &mut Criterion) {
             store::migrate(&db).await.unwrap();
             let keys = KeyRing::start(
                 db,
+                Arc::new(Vault::from_spec("").unwrap()),
                 algorithm,
                 Duration::from_secs(300),
                 Arc::new(SystemClock),
@@ -69,12 +70,14 @@ fn access_tokens(c: &mut Criterion) {
                 Arc::new(SystemClock),
             )
         });
+        let amr = vec!["pwd".to_string()];
         let subject = Subject {
             user_id: Uuid::new_v4(),
             session_id: Uuid::new_v4(),
             email: "jane@example.com",
             email_verified: true,
             role: "user",
+            amr: &amr,
         };
         let token = tokens.issue(&subject).unwrap();
         group.bench_function(format!("{} sign", algorithm.as_str()), |b| {
@@ -183,6 +186,7 @@ async fn signed_in_user(database_url: &str) -> (Arc<AppState>, String) {
     let login = LoginRequest {
         login: "bench@example.com".into(),
         email: String::new(),
+        device_token: None,
         password: password.into(),
     };
     let signed_in = state

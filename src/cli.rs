@@ -1,6 +1,7 @@
 //! The command line (contract §1, §10): `serve` (the default), `migrate`, `openapi`,
-//! `keys rotate`, `keys list`, and `users …` (in `cli/users.rs`). Every command but `openapi`
-//! takes the whole configuration, so its `--help` lists each variable with its default.
+//! `keys rotate`, `keys list`, `keys reencrypt`, and `users …` (in `cli/users.rs`). Every
+//! command but `openapi` takes the whole configuration, so its `--help` lists each variable
+//! with its default.
 
 mod users;
 
@@ -13,9 +14,11 @@ use crate::{
     app::AppState,
     clock::{Clock, SystemClock},
     config::{self, Config, ConfigError},
+    domain::{error::chain, sealing},
     server::BoundServer,
     store, telemetry,
     tokens::keys,
+    vault::Vault,
 };
 
 /// Stateless JWT authentication service with email one-time codes.
@@ -52,6 +55,9 @@ enum Keys {
     Rotate(Config),
     /// List keys with kid, algorithm, state, dates and how long each stays published
     List(Config),
+    /// Seal every secret at rest (private signing keys, TOTP secrets, waiting mail) with the
+    /// first key of AUTHGATE_ENCRYPTION_KEYS, so older keys can then be dropped
+    Reencrypt(Config),
 }
 
 pub async fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
@@ -103,6 +109,7 @@ async fn execute(command: Command, dotenv: Result<(), ConfigError>) -> Result<()
         Command::Migrate(config) => migrate(&ready(config, dotenv)?).await,
         Command::Keys(Keys::Rotate(config)) => rotate_key(&ready(config, dotenv)?).await,
         Command::Keys(Keys::List(config)) => list_keys(&ready(config, dotenv)?).await,
+        Command::Keys(Keys::Reencrypt(config)) => reencrypt(&ready(config, dotenv)?).await,
         Command::Users(command) => users::run(command, dotenv).await,
     }
 }
@@ -145,7 +152,8 @@ async fn migrate(config: &Config) -> Result<(), String> {
 
 async fn rotate_key(config: &Config) -> Result<(), String> {
     let db = migrated_database(config).await?;
-    let kid = keys::rotate(&db, config.jwt_algorithm, &SystemClock)
+    let vault = vault_of(config)?;
+    let kid = keys::rotate(&db, &vault, config.jwt_algorithm, &SystemClock)
         .await
         .map_err(|err| err.to_string())?;
     println!("new current key {kid} ({})", config.jwt_algorithm.as_str());
@@ -175,6 +183,27 @@ async fn list_keys(config: &Config) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+async fn reencrypt(config: &Config) -> Result<(), String> {
+    let vault = vault_of(config)?;
+    let first = vault
+        .first_key_id()
+        .ok_or("AUTHGATE_ENCRYPTION_KEYS is not set: there is no key to encrypt with")?
+        .to_string();
+    let db = migrated_database(config).await?;
+    let resealed = sealing::reseal_all(&db, &vault)
+        .await
+        .map_err(|err| chain(&err))?;
+    println!(
+        "sealed with key {first}: {} signing keys, {} TOTP secrets, {} waiting mails",
+        resealed.signing_keys, resealed.totp_secrets, resealed.mails
+    );
+    Ok(())
+}
+
+fn vault_of(config: &Config) -> Result<Vault, String> {
+    Vault::from_spec(config.encryption_keys.expose()).map_err(|err| err.to_string())
 }
 
 async fn migrated_database(config: &Config) -> Result<sea_orm::DatabaseConnection, String> {

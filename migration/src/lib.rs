@@ -9,7 +9,9 @@ mod m20261122_000001_initial;
 mod m20261122_000002_abuse_and_audit;
 mod m20261203_000003_outbox_and_session_lineage;
 mod m20261203_000004_accounts;
-mod m20261203_000005_admin_directory;
+mod m20261203_000005_two_factor;
+mod m20261203_000006_codes_by_account;
+mod m20261203_000007_admin_directory;
 
 pub struct Migrator;
 
@@ -21,7 +23,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_abuse_and_audit::Migration),
             Box::new(m20261203_000003_outbox_and_session_lineage::Migration),
             Box::new(m20261203_000004_accounts::Migration),
-            Box::new(m20261203_000005_admin_directory::Migration),
+            Box::new(m20261203_000005_two_factor::Migration),
+            Box::new(m20261203_000006_codes_by_account::Migration),
+            Box::new(m20261203_000007_admin_directory::Migration),
         ]
     }
 }

@@ -35,7 +35,7 @@ pub enum RestoreResponse {
 }
 
 error_set!(AvailabilityErrors: RateLimited);
-error_set!(RestoreErrors[JSON_BODY]: InvalidCredentials, NotPendingDeletion, Overloaded, RateLimited);
+error_set!(RestoreErrors[JSON_BODY]: InvalidCredentials, MfaRequired, NotPendingDeletion, Overloaded, RateLimited);
 
 #[OpenApi(tag = "ApiTags::Account")]
 impl AccountApi {
@@ -61,7 +61,10 @@ impl AccountApi {
     ///
     /// Signs in with `login` (address or username) and password like `/auth/login`, cancels
     /// the deletion and mails a confirmation. A wrong password is 401 `invalid_credentials`
-    /// like any other; 409 `not_pending_deletion` comes only after a correct password.
+    /// like any other; 409 `not_pending_deletion` comes only after a correct password. An
+    /// account with a second factor answers 403 `mfa_required` with an `mfa_token`, exactly as
+    /// `/auth/login` does; `/auth/mfa/verify` then restores and signs in: restoring never
+    /// skips the second factor.
     #[oai(path = "/auth/restore", method = "post")]
     async fn restore(
         &self,

@@ -38,8 +38,8 @@ pub enum RevertedResponse {
     Ok(Json<Account>),
 }
 
-error_set!(AuditErrors[BEARER]: ValidationFailed, Forbidden);
-error_set!(RevertErrors[BEARER]: ValidationFailed, NotRevertible, Forbidden, NotFound, Conflict, EmailTaken, UsernameTaken, LastAdmin);
+error_set!(AuditErrors[BEARER]: ValidationFailed, Forbidden, MfaRequired);
+error_set!(RevertErrors[BEARER]: ValidationFailed, NotRevertible, Forbidden, MfaRequired, NotFound, Conflict, EmailTaken, UsernameTaken, LastAdmin);
 
 #[OpenApi(tag = "ApiTags::Admin")]
 impl AdminAuditApi {

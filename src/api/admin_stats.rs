@@ -22,7 +22,7 @@ pub enum StatsResponse {
     Ok(Json<Stats>),
 }
 
-error_set!(StatsErrors[BEARER]: Forbidden);
+error_set!(StatsErrors[BEARER]: Forbidden, MfaRequired);
 
 #[OpenApi(tag = "ApiTags::Admin")]
 impl AdminStatsApi {

@@ -1,6 +1,7 @@
 //! The admin directory: find, create, read and edit accounts, lift a login lockout, mail a
 //! reset code, and see or end an account's sessions. Every operation needs a bearer token of
-//! an account holding `admin` (else 403 `forbidden`).
+//! an account holding `admin` (else 403 `forbidden`), from a sign-in with a second factor
+//! when `AUTHGATE_MFA_REQUIRED_ROLES` names `admin` (else 403 `mfa_required`).
 
 use std::sync::Arc;
 
@@ -87,11 +88,11 @@ pub enum UserSessionsResponse {
     Ok(Json<Vec<SessionView>>),
 }
 
-error_set!(ListUsersErrors[BEARER]: ValidationFailed, Forbidden);
-error_set!(CreateUserErrors[JSON_BODY, BEARER]: Forbidden, EmailTaken, UsernameTaken, RateLimited, Overloaded);
-error_set!(UserErrors[BEARER]: Forbidden, NotFound);
-error_set!(UpdateUserErrors[JSON_BODY, BEARER]: Forbidden, NotFound, EmailTaken, UsernameTaken, LastAdmin);
-error_set!(ResetErrors[BEARER]: Forbidden, NotFound, AccountDisabled, AccountPendingDeletion, RateLimited);
+error_set!(ListUsersErrors[BEARER]: ValidationFailed, Forbidden, MfaRequired);
+error_set!(CreateUserErrors[JSON_BODY, BEARER]: Forbidden, MfaRequired, EmailTaken, UsernameTaken, RateLimited, Overloaded);
+error_set!(UserErrors[BEARER]: Forbidden, MfaRequired, NotFound);
+error_set!(UpdateUserErrors[JSON_BODY, BEARER]: Forbidden, MfaRequired, NotFound, EmailTaken, UsernameTaken, LastAdmin);
+error_set!(ResetErrors[BEARER]: Forbidden, MfaRequired, NotFound, AccountDisabled, AccountPendingDeletion, RateLimited);
 
 /// A path id: anything that is not a UUID names no account.
 fn id(raw: &str) -> Result<Uuid, AuthError> {

@@ -10,7 +10,7 @@ use poem_openapi::{SecurityScheme, auth::Bearer};
 use super::error::{ApiError, ErrorCode};
 use crate::{
     app::AppState,
-    domain::{Account, accounts::ADMIN_ROLE},
+    domain::{Account, AuthError, accounts::ADMIN_ROLE},
     tokens::AccessClaims,
 };
 
@@ -24,36 +24,67 @@ pub struct BearerAuth(pub Caller);
 pub struct Caller {
     pub claims: AccessClaims,
     pub account: Account,
+    /// The caller's role is in `AUTHGATE_MFA_REQUIRED_ROLES` and the token was not issued
+    /// after a second factor.
+    lacks_required_second_factor: bool,
 }
 
 impl Caller {
     /// The caller, if their account holds `admin` (read from the account, not the token, so a
     /// demotion counts at once); any other role gets 403 `forbidden`.
+    /// With the role in `AUTHGATE_MFA_REQUIRED_ROLES`, the token must come from a sign-in
+    /// with a second factor (`mfa` in `amr`): else 403 `mfa_required`.
     pub fn admin(&self) -> Result<&Account, ApiError> {
-        if self.account.role == ADMIN_ROLE {
-            Ok(&self.account)
-        } else {
-            Err(ApiError::new(ErrorCode::Forbidden))
+        if self.account.role != ADMIN_ROLE {
+            return Err(ApiError::new(ErrorCode::Forbidden));
         }
+        if self.lacks_required_second_factor {
+            return Err(AuthError::MfaRequired {
+                challenge: None,
+                methods: self.account.mfa.methods.clone(),
+            }
+            .into());
+        }
+        Ok(&self.account)
     }
 }
 
+/// The caller of an operation that also works without a token (`POST /auth/mfa/challenge`):
+/// `None` without an `Authorization` header, 401 for a bad one.
+pub async fn optional_caller(request: &Request) -> Result<Option<Caller>, ApiError> {
+    let Some(header) = request.headers().get(poem::http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .ok_or_else(|| ApiError::new(ErrorCode::Unauthorized))?;
+    caller(request, token).await.map(Some)
+}
+
 async fn check_access_token(request: &Request, bearer: Bearer) -> poem::Result<Caller> {
+    Ok(caller(request, &bearer.token).await?)
+}
+
+async fn caller(request: &Request, token: &str) -> Result<Caller, ApiError> {
     let state = request
         .data::<Arc<AppState>>()
         .ok_or_else(|| ApiError::new(ErrorCode::InternalError))?;
-    let claims = state
-        .access_tokens
-        .verify(&bearer.token)
-        .await
-        .map_err(|reason| {
-            tracing::debug!(%reason, "access token refused");
-            ApiError::new(ErrorCode::Unauthorized)
-        })?;
+    let claims = state.access_tokens.verify(token).await.map_err(|reason| {
+        tracing::debug!(%reason, "access token refused");
+        ApiError::new(ErrorCode::Unauthorized)
+    })?;
     let account = state
         .accounts
         .current(claims.sub)
         .await
         .map_err(ApiError::from)?;
-    Ok(Caller { claims, account })
+    let lacks_required_second_factor = state.config.mfa_required_roles.contains(&account.role)
+        && !claims.amr.iter().any(|method| method == "mfa");
+    Ok(Caller {
+        claims,
+        account,
+        lacks_required_second_factor,
+    })
 }

@@ -21,7 +21,7 @@ use poem_openapi::{
     types::{ToJSON, Type},
 };
 
-use crate::domain::error::AuthError;
+use crate::domain::error::{AuthError, chain};
 
 /// Declares every error code of the contract, each once: its variant, HTTP status, wire code
 /// and the sentence a person reads (which is also its OpenAPI description).
@@ -75,7 +75,7 @@ error_codes! {
     RefreshTokenReused = (UNAUTHORIZED, "refresh_token_reused",
         "This refresh token was already used. The session was ended for safety; sign in again."),
     EmailDomainNotAllowed = (FORBIDDEN, "email_domain_not_allowed",
-        "Addresses of this email domain cannot register."),
+        "Addresses of this email domain are not accepted."),
     RoleNotAllowed = (FORBIDDEN, "role_not_allowed", "This role cannot be chosen at registration."),
     EmailNotVerified = (FORBIDDEN, "email_not_verified",
         "Verify your email address first: we sent you a code."),
@@ -219,6 +219,14 @@ impl ApiError {
         if let Some(api_error) = err.downcast_ref::<ApiError>() {
             return api_error.clone();
         }
+        // A query or path parameter that is missing or not of its type: named, so a client
+        // sees which (the library's reason stays out of the response).
+        if let Some(param) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
+            return ApiError::validation(
+                param.name,
+                "Missing, or not a value of this parameter's type.",
+            );
+        }
         let code = match err.status() {
             StatusCode::NOT_FOUND => ErrorCode::NotFound,
             StatusCode::FORBIDDEN => ErrorCode::OriginNotAllowed,
@@ -279,7 +287,7 @@ impl From<AuthError> for ApiError {
         };
         if matches!(code, ErrorCode::InternalError | ErrorCode::Unavailable) {
             // The whole chain of causes goes to the log, never to the client.
-            tracing::error!(error = %error_chain(&err), "request failed on the server's side");
+            tracing::error!(error = %chain(&err), "request failed on the server's side");
         }
         let error = ApiError::new(code);
         match err {
@@ -317,18 +325,6 @@ impl From<AuthError> for ApiError {
             _ => error,
         }
     }
-}
-
-/// "outer: cause: root cause", for one log line.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl ResponseError for ApiError {

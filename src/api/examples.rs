@@ -9,15 +9,18 @@ use crate::{
     domain::{
         Account, TokenPair,
         accounts::{AccountStatus, Metadata, MfaSummary, Profile},
+        second_factors::Method,
     },
     flows::{
         CodeRequest, EmailRequest,
         account_edit::UpdateProfile,
         admin_users::{AdminUpdateRequest, CreateUserRequest},
+        email_change::{EmailChangeConfirmation, EmailChangeRequest},
         me::{ChangePasswordRequest, UpdateMeRequest},
         password_reset::ResetRequest,
         registration::{CodeContext, RegisterRequest, ResendRequest, VerifyRequest},
-        sign_in::LoginRequest,
+        sign_in::{LoginRequest, MfaVerifyRequest},
+        two_factor::{FactorCode, PasswordAndCode, PasswordConfirmation},
     },
 };
 
@@ -121,9 +124,22 @@ impl Example for EmailRequest {
     }
 }
 
+impl Example for MfaVerifyRequest {
+    fn example() -> Self {
+        Self {
+            mfa_token: "kV3cUu2sPj0l8zG6bQx1yN4tR7wA9eH5mD2fK8oJ3iL".into(),
+            method: Some(Method::Totp),
+            code: "123456".into(),
+            remember_device: true,
+            device_name: Some("Jane's laptop".into()),
+        }
+    }
+}
+
 impl Example for LoginRequest {
     fn example() -> Self {
         Self {
+            device_token: None,
             login: EMAIL.into(),
             email: String::new(),
             password: PASSWORD.into(),
@@ -197,6 +213,48 @@ impl Example for ChangePasswordRequest {
             current_password: PASSWORD.into(),
             new_password: NEW_PASSWORD.into(),
             confirm_password: NEW_PASSWORD.into(),
+            mfa_code: None,
         }
+    }
+}
+
+impl Example for PasswordConfirmation {
+    fn example() -> Self {
+        Self {
+            password: PASSWORD.into(),
+        }
+    }
+}
+
+impl Example for FactorCode {
+    fn example() -> Self {
+        Self {
+            code: "123456".into(),
+        }
+    }
+}
+
+impl Example for PasswordAndCode {
+    fn example() -> Self {
+        Self {
+            password: PASSWORD.into(),
+            code: "123456".into(),
+        }
+    }
+}
+
+impl Example for EmailChangeRequest {
+    fn example() -> Self {
+        Self {
+            new_email: "jane.doe@example.org".into(),
+            password: PASSWORD.into(),
+            mfa_code: None,
+        }
+    }
+}
+
+impl Example for EmailChangeConfirmation {
+    fn example() -> Self {
+        Self { otp: CODE.into() }
     }
 }

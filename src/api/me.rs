@@ -42,7 +42,7 @@ pub enum MeResponse {
 }
 
 error_set!(MeErrors[BEARER]);
-error_set!(ChangePasswordErrors[JSON_BODY, BEARER]: InvalidCredentials, Overloaded, RateLimited);
+error_set!(ChangePasswordErrors[JSON_BODY, BEARER]: InvalidCredentials, MfaRequired, InvalidMfaCode, Overloaded, RateLimited);
 error_set!(UpdateMeErrors[JSON_BODY, BEARER]: UsernameTaken);
 
 #[OpenApi(tag = "ApiTags::Me")]

@@ -104,7 +104,7 @@ pub enum DiscoveryResponse {
     Ok(Json<Discovery>),
 }
 
-error_set!(LoginErrors[JSON_BODY]: InvalidCredentials, AccountPendingDeletion, EmailNotVerified, AccountDisabled, Overloaded, RateLimited);
+error_set!(LoginErrors[JSON_BODY]: InvalidCredentials, MfaRequired, AccountPendingDeletion, EmailNotVerified, AccountDisabled, Overloaded, RateLimited);
 error_set!(RefreshErrors[JSON_BODY]: InvalidRefreshToken, RefreshTokenReused, RateLimited);
 error_set!(LogoutErrors[JSON_BODY]);
 error_set!(PublicErrors: InternalError);
@@ -119,6 +119,16 @@ impl TokensApi {
     /// after a correct password: 403 `email_not_verified` (with `can_resend_otp: true`), 403
     /// `account_disabled`, or 403 `account_pending_deletion` (with `deletion_scheduled_for`
     /// and `can_restore: true`: `POST /auth/restore` keeps the account).
+    ///
+    /// **Two-factor accounts sign in in two steps.**
+    /// 1. This call, with the right password, answers **403 `mfa_required`** with
+    ///    `mfa_token` (single use, valid `expires_in` seconds) and `methods` (the account's
+    ///    factors plus `recovery_code`). No token is issued yet.
+    /// 2. For `email`, `POST /auth/mfa/challenge {"mfa_token", "method": "email"}` mails a
+    ///    code (an authenticator app or a recovery code needs no such call).
+    /// 3. `POST /auth/mfa/verify {"mfa_token", "method", "code"}` answers like this
+    ///    operation's 200. Add `"remember_device": true` to get a `device_token`; send it as
+    ///    `device_token` with later logins on the same device and step 1 signs in at once.
     #[oai(path = "/auth/login", method = "post")]
     async fn login(
         &self,

@@ -14,17 +14,20 @@ use crate::{
     domain::{
         AuthError,
         accounts::Accounts,
+        error::chain,
         hashing::HashingPool,
         health::Health,
         limits::Limiter,
         outbox::Outbox,
         parts::{Foundations, Parts},
         profile_schema::ProfileSchema,
+        sealing::{self, Resealed},
         sessions::Sessions,
     },
     flows::{
-        admin_audit::AdminAudit, admin_stats::AdminStats, admin_users::AdminUsers, me::Me,
-        password_reset::PasswordReset, registration::Registration, sign_in::SignIn,
+        admin_audit::AdminAudit, admin_stats::AdminStats, admin_users::AdminUsers,
+        email_change::EmailChange, me::Me, my_data::MyData, password_reset::PasswordReset,
+        registration::Registration, sign_in::SignIn, two_factor::TwoFactor,
         usernames::UsernameLookup,
     },
     mail::{MailError, Mailer},
@@ -53,13 +56,16 @@ pub struct AppState {
     pub admin_users: AdminUsers,
     pub admin_audit: AdminAudit,
     pub admin_stats: AdminStats,
+    pub two_factor: TwoFactor,
+    pub email_change: EmailChange,
+    pub my_data: MyData,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("database: {0}")]
     Database(#[from] DbErr),
-    #[error("{0}")]
+    #[error("{}", chain(.0))]
     Auth(#[from] AuthError),
     #[error("{0}")]
     Mail(#[from] MailError),
@@ -76,6 +82,26 @@ pub enum StartupError {
         address: String,
         source: std::io::Error,
     },
+}
+
+/// Seals what was stored before a key was configured (or under an older key); without keys,
+/// says loudly that secrets are stored in clear.
+async fn seal_secrets_at_rest(db: &DatabaseConnection, vault: &Vault) -> Result<(), StartupError> {
+    if !vault.is_enabled() {
+        tracing::warn!(
+            "AUTHGATE_ENCRYPTION_KEYS is not set: private signing keys and TOTP secrets are stored \
+             in clear, and one-time codes as plain hashes; set it in production"
+        );
+        return Ok(());
+    }
+    let resealed = sealing::reseal_all(db, vault).await?;
+    if resealed != Resealed::default() {
+        tracing::info!(
+            ?resealed,
+            "sealed secrets at rest with the first encryption key"
+        );
+    }
+    Ok(())
 }
 
 /// The operator's profile schema, if one is configured.
@@ -101,11 +127,13 @@ impl AppState {
         let db = store::connect(config.database_url.expose()).await?;
         store::migrate(&db).await?;
         let vault = Arc::new(Vault::from_spec(config.encryption_keys.expose())?);
+        seal_secrets_at_rest(&db, &vault).await?;
         let hashing = Arc::new(HashingPool::new(config.argon2)?);
         let mailer = Arc::new(Mailer::new(&config.mail, config.mail_from.clone())?);
         let keys = Arc::new(
             KeyRing::start(
                 db.clone(),
+                Arc::clone(&vault),
                 config.jwt_algorithm,
                 config.access_ttl,
                 Arc::clone(&clock),
@@ -140,6 +168,9 @@ impl AppState {
             admin_users: AdminUsers::new(&parts),
             admin_audit: AdminAudit::new(&parts),
             admin_stats: AdminStats::new(&parts),
+            two_factor: TwoFactor::new(&parts),
+            email_change: EmailChange::new(&parts),
+            my_data: MyData::new(&parts),
             accounts: parts.accounts,
             sessions: parts.sessions,
             limiter: parts.limiter,

@@ -59,6 +59,17 @@ pub struct MfaSummary {
     pub methods: Vec<String>,
 }
 
+impl MfaSummary {
+    /// From the JSON array kept on the account row.
+    pub fn of_stored(stored: &str) -> MfaSummary {
+        let methods: Vec<String> = serde_json::from_str(stored).unwrap_or_default();
+        MfaSummary {
+            enabled: !methods.is_empty(),
+            methods,
+        }
+    }
+}
+
 /// The user object. Never carries a password hash, code or token.
 #[derive(Debug, Clone, Object, Serialize)]
 #[oai(rename = "User", example)]
@@ -193,7 +204,7 @@ impl Accounts {
             },
             metadata,
             app_metadata: parse_metadata(&user.app_metadata),
-            mfa: MfaSummary::default(),
+            mfa: MfaSummary::of_stored(&user.mfa_methods),
             profile_complete,
             created_at: user.created_at,
             updated_at: user.updated_at,

@@ -29,6 +29,7 @@ pub enum Action {
     AccountCreated,
     AccountUpdated,
     EmailChangeRequested,
+    EmailChangeFailed,
     EmailChanged,
     AvatarChanged,
     DeletionRequested,
@@ -64,6 +65,7 @@ impl Action {
             Action::AccountCreated => "account_created",
             Action::AccountUpdated => "account_updated",
             Action::EmailChangeRequested => "email_change_requested",
+            Action::EmailChangeFailed => "email_change_failed",
             Action::EmailChanged => "email_changed",
             Action::AvatarChanged => "avatar_changed",
             Action::DeletionRequested => "deletion_requested",
@@ -88,6 +90,7 @@ impl Action {
             self,
             Action::LoginFailed
                 | Action::PasswordChangeFailed
+                | Action::EmailChangeFailed
                 | Action::RefreshReuse
                 | Action::MfaChallengeFailed
         )

@@ -33,6 +33,11 @@ pub const OTP_LENGTH: usize = 6;
 pub enum Purpose {
     Registration,
     PasswordReset,
+    /// A second factor by mail: turning it on, signing in, and confirming a sensitive change.
+    SecondFactor,
+    /// A new address for an account: the row is keyed by the new address and held for the
+    /// account (`user_id`), which does not have that address yet.
+    EmailChange,
 }
 
 impl Purpose {
@@ -40,6 +45,8 @@ impl Purpose {
         match self {
             Purpose::Registration => "registration",
             Purpose::PasswordReset => "password_reset",
+            Purpose::SecondFactor => "second_factor",
+            Purpose::EmailChange => "email_change",
         }
     }
 
@@ -48,15 +55,23 @@ impl Purpose {
         match self {
             Purpose::Registration => templates::verification_code,
             Purpose::PasswordReset => templates::password_reset_code,
+            Purpose::SecondFactor => templates::sign_in_code,
+            Purpose::EmailChange => templates::email_change_code,
         }
     }
 
-    /// Whether a code of this purpose can serve `user`: verification codes go to accounts
-    /// still unverified, reset codes to any active account.
+    /// Whether a code of this purpose can serve `user`, the account holding the address it
+    /// is mailed to: verification codes go to accounts still unverified, reset codes to any
+    /// active account, second-factor codes to any account not disabled (restoring one
+    /// pending deletion needs them too). Email-change codes go to an address no account
+    /// holds yet, and only on a request that names its account, never through
+    /// [`Codes::send`].
     fn serves(self, user: &users::Model) -> bool {
         match self {
             Purpose::Registration => user.is_active && !user.is_verified,
             Purpose::PasswordReset => user.is_active,
+            Purpose::SecondFactor => user.status != users::DISABLED,
+            Purpose::EmailChange => false,
         }
     }
 }
@@ -317,6 +332,45 @@ impl Codes {
             return Err(AuthError::InvalidOtp);
         }
         Ok((txn, row.user_id))
+    }
+
+    /// Checks and consumes `code` against the live code of `purpose` held for `user_id`,
+    /// wherever it was mailed: for codes keyed by an address the account does not have yet
+    /// (a new address). Returns the transaction and that address. Misses count like any other.
+    pub async fn check_held(
+        &self,
+        txn: DatabaseTransaction,
+        user_id: Uuid,
+        purpose: Purpose,
+        code: &str,
+    ) -> Result<(DatabaseTransaction, Email), AuthError> {
+        let Some(row) = codes::lock_held_by(&txn, user_id, purpose.as_str()).await? else {
+            // Nothing pending for this account: there is no code to guess at.
+            return Err(AuthError::InvalidOtp);
+        };
+        let address = Email::parse(&row.email)
+            .map_err(|_| AuthError::internal("the address of a stored code no longer parses"))?;
+        let (txn, holder) = self
+            .check_in(txn, &address, purpose, Some(code), true)
+            .await?;
+        // The row was locked above, so it cannot have passed to another account meanwhile.
+        if holder != Some(user_id) {
+            return Err(AuthError::InvalidOtp);
+        }
+        Ok((txn, address))
+    }
+
+    /// Voids the live codes held for an account, of one purpose or (`None`) of all, keeping
+    /// each row's resend cooldown: they stop working at once, and their mails still waiting
+    /// in the outbox are dropped.
+    pub async fn void_held_by(
+        &self,
+        txn: &DatabaseTransaction,
+        user_id: Uuid,
+        purpose: Option<Purpose>,
+    ) -> Result<(), AuthError> {
+        codes::void_held_by(txn, user_id, purpose.map(Purpose::as_str)).await?;
+        Ok(())
     }
 }
 

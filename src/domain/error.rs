@@ -92,6 +92,18 @@ pub enum AuthError {
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// "outer: cause: root cause", for one log line or start-up message.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// A sign-in waiting for its second factor: the single-use token and how long it lives.
 #[derive(Clone)]
 pub struct MfaChallenge {

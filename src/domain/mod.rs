@@ -23,9 +23,13 @@ pub mod password_policy;
 pub mod passwords;
 pub mod pictures;
 pub mod profile_schema;
+pub mod reauthentication;
 pub mod recovery_codes;
+pub mod sealing;
+pub mod second_factors;
 pub mod sessions;
 pub mod totp;
+pub mod trusted_devices;
 pub mod user_agents;
 pub mod usernames;
 

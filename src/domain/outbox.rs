@@ -181,7 +181,7 @@ impl Outbox {
 }
 
 /// The sealing context: a body copied into another row does not open.
-fn context(id: Uuid) -> String {
+pub fn context(id: Uuid) -> String {
     format!("outbox:{id}")
 }
 

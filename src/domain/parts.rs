@@ -7,7 +7,9 @@ use sea_orm::DatabaseConnection;
 
 use super::{
     accounts::Accounts, audit::AuditTrail, codes::Codes, hashing::HashingPool, limits::Limiter,
-    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema, sessions::Sessions,
+    outbox::Outbox, passwords::Passwords, profile_schema::ProfileSchema,
+    reauthentication::Reauthentication, second_factors::SecondFactors, sessions::Sessions,
+    trusted_devices::TrustedDevices,
 };
 use crate::{clock::Clock, config::Config, mail::Mailer, tokens::AccessTokens, vault::Vault};
 
@@ -23,7 +25,10 @@ pub struct Parts {
     pub audit: Arc<AuditTrail>,
     pub codes: Arc<Codes>,
     pub passwords: Arc<Passwords>,
+    pub reauthentication: Arc<Reauthentication>,
     pub sessions: Arc<Sessions>,
+    pub devices: Arc<TrustedDevices>,
+    pub second_factors: Arc<SecondFactors>,
 }
 
 /// What the parts are made from.
@@ -68,7 +73,9 @@ impl Parts {
             Arc::clone(&outbox),
         ));
         let passwords = Arc::new(Passwords::new(
+            db.clone(),
             Arc::clone(&hashing),
+            Arc::clone(&limiter),
             config.password_min_length,
             Arc::clone(&clock),
             Arc::clone(&audit),
@@ -83,6 +90,29 @@ impl Parts {
             Arc::clone(&limiter),
             Arc::clone(&audit),
         ));
+        let devices = Arc::new(TrustedDevices::new(
+            db.clone(),
+            config.trusted_device_ttl,
+            Arc::clone(&clock),
+            Arc::clone(&audit),
+        ));
+        let second_factors = Arc::new(SecondFactors::new(
+            db.clone(),
+            Arc::clone(&config),
+            Arc::clone(&clock),
+            Arc::clone(&vault),
+            Arc::clone(&codes),
+            Arc::clone(&passwords),
+            Arc::clone(&audit),
+            Arc::clone(&outbox),
+            Arc::clone(&devices),
+        ));
+        let reauthentication = Arc::new(Reauthentication::new(
+            db.clone(),
+            Arc::clone(&audit),
+            Arc::clone(&passwords),
+            Arc::clone(&second_factors),
+        ));
         Parts {
             db,
             config,
@@ -95,7 +125,10 @@ impl Parts {
             audit,
             codes,
             passwords,
+            reauthentication,
             sessions,
+            devices,
+            second_factors,
         }
     }
 }

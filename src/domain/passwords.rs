@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use uuid::Uuid;
 
 use super::{
@@ -13,17 +13,20 @@ use super::{
     email::Email,
     error::{AuthError, FieldErrors},
     hashing::{HashingPool, Verification},
+    limits::{LimitKind, Limiter},
     outbox::{Letter, Outbox},
     password_policy::{Password, check_confirmation},
 };
 use crate::{
     clock::Clock,
     mail::templates,
-    store::{sessions, users},
+    store::{sessions, trusted_devices, users},
 };
 
 pub struct Passwords {
+    db: DatabaseConnection,
     hashing: Arc<HashingPool>,
+    limiter: Arc<Limiter>,
     min_length: usize,
     clock: Arc<dyn Clock>,
     audit: Arc<AuditTrail>,
@@ -49,14 +52,18 @@ pub const REPLACEMENT_FIELDS: NewPasswordFields = NewPasswordFields {
 
 impl Passwords {
     pub fn new(
+        db: DatabaseConnection,
         hashing: Arc<HashingPool>,
+        limiter: Arc<Limiter>,
         min_length: usize,
         clock: Arc<dyn Clock>,
         audit: Arc<AuditTrail>,
         outbox: Arc<Outbox>,
     ) -> Passwords {
         Passwords {
+            db,
             hashing,
+            limiter,
             min_length,
             clock,
             audit,
@@ -126,6 +133,33 @@ impl Passwords {
         }
     }
 
+    /// Checks the password a signed-in user typed to confirm a sensitive change. A stolen
+    /// access token must not become a way around the login lockout, so each attempt counts
+    /// against the account's login allowance, and a right password gives it back.
+    pub async fn confirm_current(
+        &self,
+        user: &users::Model,
+        offered: &str,
+    ) -> Result<(), AuthError> {
+        self.limiter
+            .hit(&self.db, LimitKind::LoginAccount, &user.email)
+            .await?;
+        // No password over the size limit was ever accepted, so none can match.
+        let verification = match Password::for_login(offered.to_string()) {
+            Some(offered) => {
+                self.verify(&offered, Some(user.password_hash.expose()))
+                    .await?
+            }
+            None => Verification::Mismatch,
+        };
+        if verification == Verification::Mismatch {
+            return Err(AuthError::InvalidCredentials);
+        }
+        self.limiter
+            .refund(&self.db, LimitKind::LoginAccount, &user.email)
+            .await
+    }
+
     /// Stores a new password hash inside `txn`, ends every session of the account (whoever
     /// knew the old password is signed out), records `action` and tells the owner by mail.
     pub async fn replace(
@@ -141,6 +175,8 @@ impl Passwords {
         let proves_address = action == Action::PasswordReset;
         let user = users::set_password(txn, user_id, new_hash, proves_address, now).await?;
         sessions::revoke_all_of(txn, user_id, now).await?;
+        // A device trusted by whoever knew the old password is no longer trusted either.
+        trusted_devices::delete_all_of(txn, user_id).await?;
         self.audit
             .record(txn, Event::new(action, Some(user_id), client))
             .await?;

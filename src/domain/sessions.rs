@@ -59,6 +59,68 @@ impl fmt::Debug for TokenPair {
     }
 }
 
+/// How a session was authenticated (RFC 8176 `amr`), kept for its lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Amr {
+    /// A password alone.
+    Password,
+    /// A password and a one-time code (TOTP, emailed or recovery code).
+    PasswordAndCode,
+    /// A password on a device the account trusts (a stored, hashed key: `swk`).
+    PasswordAndTrustedDevice,
+}
+
+impl Amr {
+    pub fn methods(self) -> &'static [&'static str] {
+        match self {
+            Amr::Password => &["pwd"],
+            Amr::PasswordAndCode => &["pwd", "mfa", "otp"],
+            Amr::PasswordAndTrustedDevice => &["pwd", "mfa", "swk"],
+        }
+    }
+
+    /// The methods of an access token, read back.
+    pub fn of_methods(methods: &[String]) -> Amr {
+        let has = |method: &str| methods.iter().any(|m| m == method);
+        match (has("mfa"), has("swk")) {
+            (true, true) => Amr::PasswordAndTrustedDevice,
+            (true, false) => Amr::PasswordAndCode,
+            _ => Amr::Password,
+        }
+    }
+
+    fn stored(self) -> String {
+        serde_json::to_string(self.methods()).unwrap_or_default()
+    }
+
+    /// The methods a session row stored; sessions of earlier releases were password-only.
+    fn parse(stored: &str) -> Vec<String> {
+        serde_json::from_str(stored).unwrap_or_else(|_| vec!["pwd".to_string()])
+    }
+}
+
+/// How a session came to be: its methods, and the trusted device it signed in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WayIn {
+    pub amr: Amr,
+    pub trusted_device: Option<Uuid>,
+}
+
+impl WayIn {
+    /// A password (or, at verification, the mailed code) alone.
+    pub const PASSWORD: WayIn = WayIn {
+        amr: Amr::Password,
+        trusted_device: None,
+    };
+
+    pub fn with(amr: Amr) -> WayIn {
+        WayIn {
+            amr,
+            trusted_device: None,
+        }
+    }
+}
+
 /// A new session: the account and its first token pair.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
@@ -124,6 +186,7 @@ impl Sessions {
         txn: &DatabaseTransaction,
         user: &users::Model,
         client: &ClientInfo,
+        way_in: WayIn,
     ) -> Result<TokenPair, AuthError> {
         let now = self.clock.now();
         let new = sessions::NewSession {
@@ -131,6 +194,8 @@ impl Sessions {
             expires_at: now + delta(self.max_age),
             user_agent: client.user_agent.clone(),
             ip: client.ip.clone(),
+            amr: way_in.amr.stored(),
+            trusted_device_id: way_in.trusted_device,
         };
         let session = sessions::insert(txn, new, now).await?;
         self.mint_pair(txn, &session, None, user).await
@@ -144,8 +209,9 @@ impl Sessions {
         user: &users::Model,
         client: &ClientInfo,
         action: Action,
+        way_in: WayIn,
     ) -> Result<SignedIn, AuthError> {
-        let tokens = self.start(&txn, user, client).await?;
+        let tokens = self.start(&txn, user, client, way_in).await?;
         self.audit
             .record(&txn, Event::new(action, Some(user.id), client))
             .await?;
@@ -275,6 +341,13 @@ impl Sessions {
             .collect())
     }
 
+    /// The trusted device a session signed in on, if any.
+    pub async fn trusted_device_of(&self, session_id: Uuid) -> Result<Option<Uuid>, AuthError> {
+        Ok(sessions::find(&self.db, session_id)
+            .await?
+            .and_then(|session| session.trusted_device_id))
+    }
+
     /// Ends one session of the user, at their own request or, with `actor`, an admin's.
     /// Another user's session is as unknown as a made-up id: both are `NotFound`.
     pub async fn end(
@@ -346,6 +419,7 @@ impl Sessions {
                 email: &user.email,
                 email_verified: user.is_verified,
                 role: &user.role,
+                amr: &Amr::parse(&session.amr),
             })
             .map_err(|err| AuthError::internal_from("an access token could not be signed", err))?;
         Ok(TokenPair {

@@ -41,7 +41,7 @@ pub struct UserStats {
     pub verified: u64,
     pub disabled: u64,
     pub pending_deletion: u64,
-    /// Accounts with a second factor (§11).
+    /// Accounts with a second factor turned on (§11).
     pub mfa_enabled: u64,
     /// Accounts per role: every role of `AUTHGATE_ROLES`, and any other role still held.
     pub by_role: BTreeMap<String, u64>,

@@ -14,14 +14,12 @@ use crate::{
     domain::{
         Account, AuthError, ClientInfo, TokenPair,
         accounts::{AccountStatus, Metadata},
-        audit::{Action, AuditTrail, Event},
+        audit::Action,
         email::Email,
         error::FieldErrors,
-        hashing::Verification,
-        limits::{LimitKind, Limiter},
         parts::Parts,
-        password_policy::Password,
         passwords::{Passwords, REPLACEMENT_FIELDS},
+        reauthentication::Reauthentication,
         sessions::Sessions,
     },
     store::{self, users},
@@ -61,6 +59,9 @@ pub struct ChangePasswordRequest {
     /// The same rules as at registration.
     pub new_password: String,
     pub confirm_password: String,
+    /// With two-factor on: a TOTP, mailed (`POST /auth/mfa/challenge` with the bearer
+    /// token) or recovery code. Without it, 403 `mfa_required` with `methods`.
+    pub mfa_code: Option<String>,
 }
 
 /// Fields of the user object that only the service sets.
@@ -88,9 +89,8 @@ pub struct Me {
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
     editor: AccountEditor,
-    limiter: Arc<Limiter>,
-    audit: Arc<AuditTrail>,
     passwords: Arc<Passwords>,
+    reauthentication: Arc<Reauthentication>,
     sessions: Arc<Sessions>,
 }
 
@@ -101,9 +101,8 @@ impl Me {
             config: Arc::clone(&parts.config),
             clock: Arc::clone(&parts.clock),
             editor: AccountEditor::new(parts),
-            limiter: Arc::clone(&parts.limiter),
-            audit: Arc::clone(&parts.audit),
             passwords: Arc::clone(&parts.passwords),
+            reauthentication: Arc::clone(&parts.reauthentication),
             sessions: Arc::clone(&parts.sessions),
         }
     }
@@ -168,31 +167,15 @@ impl Me {
             &request.confirm_password,
         );
         let new_password = errors.finish(new_password)?;
-        // A stolen access token must not become a way around the login lockout: wrong current
-        // passwords count against the same allowance.
-        self.limiter
-            .hit(&self.db, LimitKind::LoginAccount, email.as_str())
-            .await?;
-        let stored = users::find(&self.db, account.id)
-            .await?
-            .ok_or(AuthError::Unauthorized)?;
-        let current = Password::for_login(request.current_password);
-        let verification = match &current {
-            Some(current) => {
-                self.passwords
-                    .verify(current, Some(stored.password_hash.expose()))
-                    .await?
-            }
-            None => Verification::Mismatch,
-        };
-        if verification == Verification::Mismatch {
-            let event = Event::new(Action::PasswordChangeFailed, Some(account.id), client)
-                .with(json!({"reason": "invalid_credentials"}));
-            self.audit.record(&self.db, event).await?;
-            return Err(AuthError::InvalidCredentials);
-        }
-        self.limiter
-            .refund(&self.db, LimitKind::LoginAccount, email.as_str())
+        let proven = self
+            .reauthentication
+            .confirm(
+                account,
+                &request.current_password,
+                request.mfa_code.as_deref(),
+                Action::PasswordChangeFailed,
+                client,
+            )
             .await?;
         let new_hash = self.passwords.hash(&new_password).await?;
 
@@ -201,7 +184,10 @@ impl Me {
             .passwords
             .replace(&txn, account.id, new_hash, Action::PasswordChange, client)
             .await?;
-        let tokens = self.sessions.start(&txn, &user, client).await?;
+        let tokens = self
+            .sessions
+            .start(&txn, &user, client, proven.way_in())
+            .await?;
         txn.commit().await?;
         Ok(tokens)
     }

@@ -11,11 +11,14 @@ pub mod admin_audit;
 pub mod admin_stats;
 pub mod admin_users;
 pub mod cursor;
+pub mod email_change;
 pub mod listing;
 pub mod me;
+pub mod my_data;
 pub mod password_reset;
 pub mod registration;
 pub mod sign_in;
+pub mod two_factor;
 pub mod usernames;
 
 use poem_openapi::Object;

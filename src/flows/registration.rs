@@ -23,7 +23,7 @@ use crate::{
         parts::Parts,
         password_policy::Password,
         passwords::{Passwords, REGISTRATION_FIELDS},
-        sessions::Sessions,
+        sessions::{Sessions, WayIn},
         usernames::{self, Username},
     },
     store::{self, profiles, users},
@@ -262,7 +262,7 @@ impl Registration {
         }
         let user = users::mark_verified_and_signed_in(&txn, user.id, self.clock.now()).await?;
         self.sessions
-            .sign_in(txn, &user, client, Action::Verification)
+            .sign_in(txn, &user, client, Action::Verification, WayIn::PASSWORD)
             .await
     }
 

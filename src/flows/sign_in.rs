@@ -22,7 +22,9 @@ use crate::{
         parts::Parts,
         password_policy::Password,
         passwords::Passwords,
-        sessions::Sessions,
+        second_factors::{ChallengePurpose, Method, SecondFactors},
+        sessions::{Amr, Sessions, WayIn},
+        trusted_devices::TrustedDevices,
         usernames::Username,
     },
     mail::templates,
@@ -41,6 +43,35 @@ pub struct LoginRequest {
     #[oai(skip_serializing_if_is_empty)]
     pub email: String,
     pub password: String,
+    /// The `device_token` a second-factor sign-in with `remember_device` returned: on that
+    /// device, the password alone signs in.
+    #[oai(skip_serializing_if_is_none)]
+    pub device_token: Option<String>,
+}
+
+/// The second step of a sign-in that answered 403 `mfa_required`.
+// No `Debug`: it carries the token and the code.
+#[derive(Default, Object, Deserialize)]
+#[oai(example)]
+#[serde(default)]
+pub struct MfaVerifyRequest {
+    /// From the 403 `mfa_required` answer; single use.
+    pub mfa_token: String,
+    /// `totp`, `email` or `recovery_code`.
+    pub method: Option<Method>,
+    /// The 6-digit code (app or mail), or a recovery code `xxxxx-xxxxx`.
+    pub code: String,
+    /// Trust this device: the answer carries a `device_token` that, sent with later sign-ins,
+    /// skips the second factor here for `AUTHGATE_TRUSTED_DEVICE_TTL`.
+    pub remember_device: bool,
+    /// A name for the trusted device (`Jane's laptop`).
+    pub device_name: Option<String>,
+}
+
+/// A completed second-factor sign-in, and the device token when the device is now trusted.
+pub struct VerifiedSignIn {
+    pub signed_in: SignedIn,
+    pub device_token: Option<String>,
 }
 
 /// An account whose password was just proven, and its rehashed password when the stored
@@ -52,6 +83,8 @@ struct Proven {
 
 pub struct SignIn {
     db: DatabaseConnection,
+    second_factors: Arc<SecondFactors>,
+    devices: Arc<TrustedDevices>,
     clock: Arc<dyn Clock>,
     limiter: Arc<Limiter>,
     audit: Arc<AuditTrail>,
@@ -64,6 +97,8 @@ impl SignIn {
     pub fn new(parts: &Parts) -> SignIn {
         SignIn {
             db: parts.db.clone(),
+            second_factors: Arc::clone(&parts.second_factors),
+            devices: Arc::clone(&parts.devices),
             clock: Arc::clone(&parts.clock),
             limiter: Arc::clone(&parts.limiter),
             audit: Arc::clone(&parts.audit),
@@ -75,40 +110,41 @@ impl SignIn {
 
     /// Checks the credentials and opens a session. Unknown addresses and names cost a full
     /// password check too, so neither the answer nor its timing tells whether an account
-    /// exists.
+    /// exists. An account with a second factor answers `MfaRequired` with a waiting sign-in,
+    /// unless the request carries a device token the account trusts.
     pub async fn login(
         &self,
         request: LoginRequest,
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
+        let device_token = request.device_token.clone();
         let proven = self.authenticate(request, client).await?;
-        match AccountStatus::parse(&proven.user.status) {
-            AccountStatus::Active => {}
-            AccountStatus::Disabled => return Err(AuthError::AccountDisabled),
-            AccountStatus::PendingDeletion => {
-                return Err(AuthError::AccountPendingDeletion {
-                    deletion_scheduled_for: proven
-                        .user
-                        .deletion_scheduled_for
-                        .unwrap_or_else(|| self.clock.now()),
-                });
+        self.ensure_may_sign_in(&proven.user)?;
+        let way_in = match self
+            .trusted_device(&proven.user, device_token.as_deref())
+            .await?
+        {
+            Some(way_in) => way_in,
+            None if self.has_second_factor(&proven.user) => {
+                return Err(self
+                    .wait_for_second_factor(&proven.user, ChallengePurpose::Login)
+                    .await?);
             }
-        }
-        if !proven.user.is_verified {
-            return Err(AuthError::EmailNotVerified);
-        }
+            None => WayIn::PASSWORD,
+        };
         let txn = self.begin_sign_in(&proven).await?;
         let user =
             users::record_login(&txn, proven.user.id, proven.upgraded_hash, self.clock.now())
                 .await?;
         self.sessions
-            .sign_in(txn, &user, client, Action::Login)
+            .sign_in(txn, &user, client, Action::Login, way_in)
             .await
     }
 
     /// Signs in to an account pending deletion and keeps it: the deletion is cancelled and a
     /// mail confirms it. Only after a correct password does a live account get
-    /// `NotPendingDeletion`.
+    /// `NotPendingDeletion`. Restoring never skips the second factor: an account with one
+    /// answers `MfaRequired`, and the verification completes the restore.
     pub async fn restore(
         &self,
         request: LoginRequest,
@@ -118,13 +154,173 @@ impl SignIn {
         if AccountStatus::parse(&proven.user.status) != AccountStatus::PendingDeletion {
             return Err(AuthError::NotPendingDeletion);
         }
+        if self.has_second_factor(&proven.user) {
+            return Err(self
+                .wait_for_second_factor(&proven.user, ChallengePurpose::Restore)
+                .await?);
+        }
         let txn = self.begin_sign_in(&proven).await?;
+        let user = self
+            .keep(&txn, &proven.user, proven.upgraded_hash, client)
+            .await?;
+        self.sessions
+            .sign_in(txn, &user, client, Action::Login, WayIn::PASSWORD)
+            .await
+    }
+
+    /// Completes a sign-in (or a restore) that waits for its second factor. Wrong codes count
+    /// against the account's login allowance like wrong passwords, so a code guesser is
+    /// locked out like a password guesser; five burn the waiting sign-in.
+    pub async fn verify_second_factor(
+        &self,
+        request: MfaVerifyRequest,
+        client: &ClientInfo,
+    ) -> Result<VerifiedSignIn, AuthError> {
+        let mut errors = FieldErrors::new();
+        if request.mfa_token.is_empty() {
+            errors.add("mfa_token", "This field is required.");
+        }
+        if request.code.trim().is_empty() {
+            errors.add("code", "This field is required.");
+        }
+        if request.method.is_none() {
+            errors.add("method", "Choose totp, email or recovery_code.");
+        }
+        let method = errors.finish(request.method)?;
+        let waiting = self.second_factors.waiting_user(&request.mfa_token).await?;
+        self.limiter
+            .hit(&self.db, LimitKind::LoginAccount, &waiting.email)
+            .await?;
+        let passed = self
+            .second_factors
+            .pass_challenge(&request.mfa_token, method, &request.code, client)
+            .await?;
+        self.limiter
+            .refund(&self.db, LimitKind::LoginAccount, &waiting.email)
+            .await?;
+
+        let txn = store::begin(&self.db).await?;
+        let user = users::lock(&txn, passed.user_id)
+            .await?
+            .ok_or(AuthError::InvalidMfaToken)?;
+        let user = match passed.purpose {
+            ChallengePurpose::Restore => self.keep(&txn, &user, None, client).await?,
+            ChallengePurpose::Login => {
+                self.ensure_may_sign_in(&user)?;
+                users::record_login(&txn, user.id, None, self.clock.now()).await?
+            }
+        };
+        let device = match request.remember_device {
+            true => Some(
+                self.devices
+                    .trust(&txn, user.id, request.device_name.as_deref(), client)
+                    .await?,
+            ),
+            false => None,
+        };
+        let way_in = WayIn {
+            amr: Amr::PasswordAndCode,
+            trusted_device: device.as_ref().map(|(id, _)| *id),
+        };
+        let signed_in = self
+            .sessions
+            .sign_in(txn, &user, client, Action::Login, way_in)
+            .await?;
+        Ok(VerifiedSignIn {
+            signed_in,
+            device_token: device.map(|(_, token)| token),
+        })
+    }
+
+    /// Mails a sign-in code for a waiting sign-in. Returns the code's lifetime in seconds.
+    pub async fn mail_second_factor(&self, mfa_token: &str) -> Result<u64, AuthError> {
+        let user = self.second_factors.waiting_user(mfa_token).await?;
+        if !SecondFactors::sign_in_methods(&user)
+            .iter()
+            .any(|method| method == "email")
+        {
+            let mut errors = FieldErrors::new();
+            errors.add(
+                "method",
+                "This account does not receive sign-in codes by mail.",
+            );
+            return Err(AuthError::Validation(errors));
+        }
+        self.second_factors.mail_code(&user).await
+    }
+
+    /// The states in which a right password still signs nobody in.
+    fn ensure_may_sign_in(&self, user: &users::Model) -> Result<(), AuthError> {
+        match AccountStatus::parse(&user.status) {
+            AccountStatus::Active => {}
+            AccountStatus::Disabled => return Err(AuthError::AccountDisabled),
+            AccountStatus::PendingDeletion => {
+                return Err(AuthError::AccountPendingDeletion {
+                    deletion_scheduled_for: user
+                        .deletion_scheduled_for
+                        .unwrap_or_else(|| self.clock.now()),
+                });
+            }
+        }
+        if !user.is_verified {
+            return Err(AuthError::EmailNotVerified);
+        }
+        Ok(())
+    }
+
+    fn has_second_factor(&self, user: &users::Model) -> bool {
+        !SecondFactors::sign_in_methods(user).is_empty()
+    }
+
+    /// How a device token signs in, if the account trusts the device.
+    async fn trusted_device(
+        &self,
+        user: &users::Model,
+        token: Option<&str>,
+    ) -> Result<Option<WayIn>, AuthError> {
+        let Some(token) = token.filter(|token| !token.is_empty()) else {
+            return Ok(None);
+        };
+        if !self.has_second_factor(user) {
+            return Ok(None);
+        }
+        Ok(self
+            .devices
+            .recognise(user.id, token)
+            .await?
+            .map(|device| WayIn {
+                amr: Amr::PasswordAndTrustedDevice,
+                trusted_device: Some(device),
+            }))
+    }
+
+    /// The answer of a sign-in that must wait for its second factor.
+    async fn wait_for_second_factor(
+        &self,
+        user: &users::Model,
+        purpose: ChallengePurpose,
+    ) -> Result<AuthError, AuthError> {
+        let challenge = self.second_factors.open_challenge(user, purpose).await?;
+        Ok(AuthError::MfaRequired {
+            challenge: Some(challenge),
+            methods: SecondFactors::sign_in_methods(user),
+        })
+    }
+
+    /// Cancels the deletion of `user` inside `txn`: active again, audited, confirmed by mail.
+    async fn keep(
+        &self,
+        txn: &DatabaseTransaction,
+        user: &users::Model,
+        upgraded_hash: Option<String>,
+        client: &ClientInfo,
+    ) -> Result<users::Model, AuthError> {
         let now = self.clock.now();
-        users::set_status(&txn, proven.user.id, users::ACTIVE, None, now).await?;
-        let user = users::record_login(&txn, proven.user.id, proven.upgraded_hash, now).await?;
+        users::set_status(txn, user.id, users::ACTIVE, None, now).await?;
+        let user = users::record_login(txn, user.id, upgraded_hash, now).await?;
         self.audit
             .record(
-                &txn,
+                txn,
                 Event::new(Action::DeletionCancelled, Some(user.id), client),
             )
             .await?;
@@ -134,10 +330,8 @@ impl SignIn {
             user_id: Some(user.id),
             code: None,
         };
-        self.outbox.enqueue(&txn, notice).await?;
-        self.sessions
-            .sign_in(txn, &user, client, Action::Login)
-            .await
+        self.outbox.enqueue(txn, notice).await?;
+        Ok(user)
     }
 
     /// The account whose credentials these are, under the login limits and the lockout.

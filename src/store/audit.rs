@@ -51,7 +51,8 @@ pub async fn insert(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     Entity::insert(ActiveModel {
-        // Time-ordered: events recorded at one instant still list in the order they happened.
+        // Time-ordered: events recorded in one instant (one request often records several)
+        // still list in the order they happened.
         id: Set(Uuid::now_v7()),
         occurred_at: Set(now),
         action: Set(event.action.to_string()),
@@ -120,6 +121,22 @@ pub async fn page(
         );
     }
     query
+        .order_by_desc(Column::OccurredAt)
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
+/// The events of one account, newest first (ties in time in the order of their time-ordered
+/// ids); at most `limit` of them when one is given.
+pub async fn of_user_newest_first(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    limit: Option<u64>,
+) -> Result<Vec<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::UserId.eq(user_id))
         .order_by_desc(Column::OccurredAt)
         .order_by_desc(Column::Id)
         .limit(limit)

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    QuerySelect,
+    QueryOrder, QuerySelect,
     entity::prelude::*,
     sea_query::{Expr, ExprTrait},
 };
@@ -58,6 +58,41 @@ pub async fn lock(
         .lock_exclusive()
         .one(conn)
         .await
+}
+
+/// The code row of `purpose` held for an account, locked for the rest of the transaction. A
+/// new request voids the account's older rows of the purpose, so there is at most one.
+pub async fn lock_held_by(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    purpose: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::Purpose.eq(purpose))
+        .order_by_desc(Column::CreatedAt)
+        .lock_exclusive()
+        .one(conn)
+        .await
+}
+
+/// Voids the codes held for an account (of `purpose`, or all): the hash goes, so no code
+/// matches and the outbox drops their mails, and the account lets go of the row. The row
+/// stays, with its send time: the resend cooldown of the address still holds.
+pub async fn void_held_by(
+    conn: &impl ConnectionTrait,
+    user_id: Uuid,
+    purpose: Option<&str>,
+) -> Result<(), DbErr> {
+    let mut update = Entity::update_many()
+        .col_expr(Column::CodeHash, Expr::value(Option::<String>::None))
+        .col_expr(Column::UserId, Expr::value(Option::<Uuid>::None))
+        .filter(Column::UserId.eq(user_id));
+    if let Some(purpose) = purpose {
+        update = update.filter(Column::Purpose.eq(purpose));
+    }
+    update.exec(conn).await?;
+    Ok(())
 }
 
 /// Writes a row as given: a fresh code replacing the old one, or a placeholder counting

@@ -5,11 +5,15 @@
 pub mod audit;
 pub mod codes;
 pub mod limits;
+pub mod mfa_challenges;
+pub mod mfa_factors;
 pub mod outbox;
 pub mod profiles;
+pub mod recovery_codes;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod signing_keys;
+pub mod trusted_devices;
 pub mod users;
 
 use std::{str::FromStr, sync::Arc, time::Duration};

@@ -119,6 +119,20 @@ pub async fn claim(
     Ok(result.rows_affected == 1)
 }
 
+/// Every waiting mail, for sealing bodies anew.
+pub async fn all(conn: &impl ConnectionTrait) -> Result<Vec<Model>, DbErr> {
+    Entity::find().all(conn).await
+}
+
+pub async fn set_body(conn: &impl ConnectionTrait, id: Uuid, body: String) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::Body, Expr::value(body))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Done with a mail: sent, or dropped because its code died.
 pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<(), DbErr> {
     Entity::delete_by_id(id).exec(conn).await?;

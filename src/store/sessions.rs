@@ -22,6 +22,10 @@ pub struct Model {
     pub revoked_at: Option<DateTimeUtc>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// How the session was authenticated: a JSON array of RFC 8176 methods.
+    pub amr: String,
+    /// The trusted device it signed in on, if any.
+    pub trusted_device_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -48,6 +52,12 @@ pub struct NewSession {
     pub expires_at: DateTime<Utc>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    pub amr: String,
+    pub trusted_device_id: Option<Uuid>,
+}
+
+pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).one(conn).await
 }
 
 pub async fn insert(
@@ -64,6 +74,8 @@ pub async fn insert(
         revoked_at: Set(None),
         user_agent: Set(session.user_agent),
         ip: Set(session.ip),
+        amr: Set(session.amr),
+        trusted_device_id: Set(session.trusted_device_id),
     }
     .insert(conn)
     .await

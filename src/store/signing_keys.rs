@@ -105,6 +105,20 @@ pub async fn live(
         .await
 }
 
+/// Stores a re-sealed private key.
+pub async fn set_private_key(
+    conn: &impl ConnectionTrait,
+    kid: &str,
+    private_key: String,
+) -> Result<(), DbErr> {
+    Entity::update_many()
+        .col_expr(Column::PrivateKey, Expr::value(private_key))
+        .filter(Column::Kid.eq(kid))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Every key ever made, newest first.
 pub async fn all(conn: &impl ConnectionTrait) -> Result<Vec<Model>, DbErr> {
     Entity::find()

@@ -45,6 +45,8 @@ pub struct Model {
     pub app_metadata: String,
     /// The last login or refresh.
     pub last_seen_at: Option<DateTimeUtc>,
+    /// The kinds of the confirmed second factors, a JSON array (`["totp", "email"]`).
+    pub mfa_methods: String,
 }
 
 /// Redacting: a row printed by accident must not carry the password hash into a log.
@@ -151,6 +153,7 @@ pub async fn insert(
         deletion_scheduled_for: Set(None),
         metadata: Set("{}".to_string()),
         app_metadata: Set("{}".to_string()),
+        mfa_methods: Set("[]".to_string()),
         created_at: Set(now),
         last_login_at: Set(None),
         last_seen_at: Set(None),
@@ -352,6 +355,24 @@ pub async fn touch_last_seen(
     Ok(())
 }
 
+/// `mfa_methods` of an account without a second factor.
+const NO_SECOND_FACTORS: &str = "[]";
+
+/// Records the kinds of the account's confirmed second factors.
+pub async fn set_mfa_methods(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+    methods: &[&str],
+) -> Result<(), DbErr> {
+    let stored = serde_json::to_string(methods).unwrap_or_else(|_| "[]".into());
+    Entity::update_many()
+        .col_expr(Column::MfaMethods, Expr::value(stored))
+        .filter(Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Moves an account to `status`, keeping `is_active` in step.
 pub async fn set_status(
     conn: &impl ConnectionTrait,
@@ -390,14 +411,13 @@ pub struct UserFilter {
 }
 
 impl UserFilter {
-    /// True when the filter leaves some accounts out (asking for accounts without a second
-    /// factor leaves every one in, for now).
+    /// True when the filter may leave some accounts out.
     fn narrows(&self) -> bool {
         self.text.is_some()
             || self.role.is_some()
             || self.status.is_some()
             || self.verified.is_some()
-            || self.mfa == Some(true)
+            || self.mfa.is_some()
             || self.created_from.is_some()
             || self.created_before.is_some()
     }
@@ -432,10 +452,9 @@ impl UserFilter {
         if let Some(verified) = self.verified {
             all = all.add(column(Column::IsVerified).eq(verified));
         }
-        // No account has a second factor yet (§11 is still to come): asking for accounts with
-        // one finds none, asking for accounts without one leaves every account in.
-        if self.mfa == Some(true) {
-            all = all.add(Expr::val(1).eq(0));
+        if let Some(mfa) = self.mfa {
+            let none = column(Column::MfaMethods).eq(NO_SECOND_FACTORS);
+            all = all.add(if mfa { none.not() } else { none });
         }
         if let Some(from) = self.created_from {
             all = all.add(column(Column::CreatedAt).gte(from));

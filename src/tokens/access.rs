@@ -37,6 +37,14 @@ pub struct AccessClaims {
     pub email: String,
     pub email_verified: bool,
     pub role: String,
+    /// How the session was authenticated (RFC 8176): `["pwd"]`, `["pwd", "mfa", "otp"]` or
+    /// `["pwd", "mfa", "swk"]`. Tokens minted before two-factor sign-in lack it: password.
+    #[serde(default = "password_only")]
+    pub amr: Vec<String>,
+}
+
+fn password_only() -> Vec<String> {
+    vec!["pwd".to_string()]
 }
 
 /// What an access token is minted for.
@@ -46,6 +54,7 @@ pub struct Subject<'a> {
     pub email: &'a str,
     pub email_verified: bool,
     pub role: &'a str,
+    pub amr: &'a [String],
 }
 
 /// Why a token was refused. Callers answer 401 whatever the reason; the reason is for logs.
@@ -109,6 +118,7 @@ impl AccessTokens {
             email: subject.email.to_string(),
             email_verified: subject.email_verified,
             role: subject.role.to_string(),
+            amr: subject.amr.to_vec(),
         };
         let mut header = Header::new(key.jwt_algorithm());
         header.typ = Some(ACCESS_TOKEN_TYPE.into());

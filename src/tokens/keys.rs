@@ -29,6 +29,7 @@ use crate::{
     config::SigningAlgorithm,
     domain::error::AuthError,
     store::{self, signing_keys},
+    vault::Vault,
 };
 
 /// How long a retired key stays published beyond the access TTL: an instance may sign with a
@@ -74,6 +75,7 @@ pub struct KeyRing {
     algorithm: SigningAlgorithm,
     publish_retired_for: Duration,
     clock: Arc<dyn Clock>,
+    vault: Arc<Vault>,
     keys: RwLock<Arc<KeySet>>,
     last_reload: Mutex<Option<Instant>>,
 }
@@ -92,18 +94,20 @@ impl KeyRing {
     /// Makes sure a current key of the configured algorithm exists, then loads the set.
     pub async fn start(
         db: DatabaseConnection,
+        vault: Arc<Vault>,
         algorithm: SigningAlgorithm,
         access_ttl: Duration,
         clock: Arc<dyn Clock>,
     ) -> Result<KeyRing, AuthError> {
-        ensure_current_key(&db, algorithm, clock.as_ref()).await?;
+        ensure_current_key(&db, &vault, algorithm, clock.as_ref()).await?;
         let publish_retired_for = access_ttl + PUBLISH_MARGIN;
-        let keys = load(&db, algorithm, publish_retired_for, clock.now()).await?;
+        let keys = load(&db, &vault, algorithm, publish_retired_for, clock.now()).await?;
         Ok(KeyRing {
             db,
             algorithm,
             publish_retired_for,
             clock,
+            vault,
             keys: RwLock::new(Arc::new(keys)),
             last_reload: Mutex::new(None),
         })
@@ -164,6 +168,7 @@ impl KeyRing {
     pub async fn reload(&self) -> Result<(), AuthError> {
         let keys = load(
             &self.db,
+            &self.vault,
             self.algorithm,
             self.publish_retired_for,
             self.clock.now(),
@@ -175,7 +180,7 @@ impl KeyRing {
 
     /// Makes a new current key and retires the others; they stay published for their window.
     pub async fn rotate(&self) -> Result<String, AuthError> {
-        let kid = rotate(&self.db, self.algorithm, self.clock.as_ref()).await?;
+        let kid = rotate(&self.db, &self.vault, self.algorithm, self.clock.as_ref()).await?;
         self.reload().await?;
         Ok(kid)
     }
@@ -193,6 +198,7 @@ impl KeyRing {
         }
         let rotated = replace_current(
             &self.db,
+            &self.vault,
             self.algorithm,
             self.clock.as_ref(),
             Some(&current.kid),
@@ -211,11 +217,12 @@ impl KeyRing {
 /// may both create one; both keys are then published and the newer one signs everywhere.
 async fn ensure_current_key(
     db: &DatabaseConnection,
+    vault: &Vault,
     algorithm: SigningAlgorithm,
     clock: &dyn Clock,
 ) -> Result<(), AuthError> {
     if !signing_keys::has_current(db, algorithm.as_str()).await? {
-        let kid = rotate(db, algorithm, clock).await?;
+        let kid = rotate(db, vault, algorithm, clock).await?;
         tracing::info!(
             kid,
             algorithm = algorithm.as_str(),
@@ -228,10 +235,11 @@ async fn ensure_current_key(
 /// Inserts a new current key and retires every other current key, in one transaction.
 pub async fn rotate(
     db: &DatabaseConnection,
+    vault: &Vault,
     algorithm: SigningAlgorithm,
     clock: &dyn Clock,
 ) -> Result<String, AuthError> {
-    replace_current(db, algorithm, clock, None)
+    replace_current(db, vault, algorithm, clock, None)
         .await?
         .ok_or_else(|| AuthError::internal("a rotation retired nothing and inserted nothing"))
 }
@@ -240,6 +248,7 @@ pub async fn rotate(
 /// and inserts a new one, in one transaction. `None` when `expected` was retired meanwhile.
 async fn replace_current(
     db: &DatabaseConnection,
+    vault: &Vault,
     algorithm: SigningAlgorithm,
     clock: &dyn Clock,
     expected: Option<&str>,
@@ -252,10 +261,13 @@ async fn replace_current(
         return Ok(None);
     }
     let kid = generated.kid.clone();
+    let private_key = vault
+        .seal(&private_key_context(&kid), &generated.private_der_base64)
+        .map_err(|err| AuthError::internal_from("a signing key could not be sealed", err))?;
     let key = signing_keys::NewKey {
         kid: generated.kid,
         algorithm: algorithm.as_str().to_string(),
-        private_key: generated.private_der_base64,
+        private_key,
         public_jwk: generated.public_jwk.to_string(),
     };
     signing_keys::insert(&txn, key, now).await?;
@@ -301,6 +313,7 @@ pub async fn list(
 
 async fn load(
     db: &DatabaseConnection,
+    vault: &Vault,
     algorithm: SigningAlgorithm,
     publish_retired_for: Duration,
     now: DateTime<Utc>,
@@ -309,7 +322,7 @@ async fn load(
     let rows = signing_keys::live(db, oldest_live_retirement).await?;
     let keys: Vec<Arc<LoadedKey>> = rows
         .into_iter()
-        .map(|row| load_key(row).map(Arc::new))
+        .map(|row| load_key(row, vault).map(Arc::new))
         .collect::<Result<_, _>>()?;
     // Prefer the newest current key of the configured algorithm; fall back to any current key
     // so an instance configured differently from the one that rotated still signs.
@@ -323,7 +336,12 @@ async fn load(
     Ok(KeySet { current, by_kid })
 }
 
-fn load_key(row: signing_keys::Model) -> Result<LoadedKey, AuthError> {
+/// The sealing context of a private key: a sealed key copied under another kid does not open.
+pub fn private_key_context(kid: &str) -> String {
+    format!("signing_key:{kid}")
+}
+
+fn load_key(row: signing_keys::Model, vault: &Vault) -> Result<LoadedKey, AuthError> {
     let broken = |what: &str| {
         let detail = format!("signing key {}: {what}", row.kid);
         AuthError::internal_from("a stored signing key cannot be used", detail)
@@ -332,8 +350,12 @@ fn load_key(row: signing_keys::Model) -> Result<LoadedKey, AuthError> {
         .algorithm
         .parse()
         .map_err(|_| broken("unknown algorithm"))?;
+    // A wrong or missing encryption key stops here, naming the key id.
+    let private_key = vault
+        .open(&private_key_context(&row.kid), row.private_key.expose())
+        .map_err(|err| AuthError::internal_from("a stored signing key cannot be opened", err))?;
     let private_der = STANDARD
-        .decode(row.private_key.expose())
+        .decode(private_key.as_bytes())
         .map_err(|_| broken("private key is not base64"))?;
     let public_jwk: Value = serde_json::from_str(&row.public_jwk).map_err(|_| broken("bad JWK"))?;
     let member = |name: &str| {

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use crate::{
     helpers::{Db, PASSWORD, Reply, TestApp},
     tokens::claims_of,
+    two_factor::{mfa_token, totp_code, user_with_totp, verify},
 };
 
 /// Registers and verifies `email`, makes it an admin, and signs in again: the admin's access
@@ -142,6 +143,7 @@ async fn insert_accounts(app: &TestApp, count: usize) {
             metadata: Set("{}".into()),
             app_metadata: Set("{}".into()),
             last_seen_at: Set(None),
+            mfa_methods: Set("[]".into()),
         });
         profile_rows.push(profiles::ActiveModel::from(profiles::empty(id)));
         if rows.len() == 200 {
@@ -207,6 +209,23 @@ db_tests! {
         app.request(Method::POST, &revert, Some(&admin_token), None).await.expect(200, None);
     }
 
+    async fn admins_need_a_second_factor_when_their_role_requires_one(db: Db) {
+        let app = TestApp::spawn_with(db, |config| config.mfa_required_roles = vec!["admin".into()]).await;
+        let (signed_in, secret, _) = user_with_totp(&app, "admin@example.com").await;
+        app.execute("UPDATE users SET role = 'admin' WHERE email = 'admin@example.com'").await;
+
+        let password_only = signed_in["access"].as_str().unwrap();
+        for (method, path) in [(Method::GET, "/admin/users"), (Method::GET, "/admin/stats"), (Method::GET, "/admin/audit")] {
+            let refused = app.request(method, path, Some(password_only), None).await;
+            refused.expect(403, Some("mfa_required"));
+            assert_eq!(refused.body["methods"], json!(["totp"]), "{}", refused.text);
+        }
+        let token = mfa_token(&app, "admin@example.com").await;
+        let with_code = verify(&app, &token, "totp", &totp_code(&app, &secret, 0)).await;
+        with_code.expect(200, None);
+        get(&app, "/admin/users", with_code.body["access"].as_str().unwrap()).await.expect(200, None);
+    }
+
     async fn accounts_are_found_by_text_role_status_verification_and_date(db: Db) {
         let app = TestApp::spawn(db).await;
         let (token, _) = admin(&app, "root.admin@example.com").await;
@@ -249,8 +268,9 @@ db_tests! {
         assert_eq!(find("status=disabled").await, ["alan@example.org"]);
         assert_eq!(find("verified=false").await, ["pending@example.com"]);
         assert_eq!(find("verified=true&status=active&q=example.com").await.len(), 3);
-        assert!(find("mfa=true").await.is_empty(), "no account has a second factor yet");
-        assert_eq!(find("mfa=false").await.len(), 5);
+        app.execute(r#"UPDATE users SET mfa_methods = '["totp"]' WHERE email = 'grace@example.com'"#).await;
+        assert_eq!(find("mfa=true").await, ["grace@example.com"]);
+        assert_eq!(find("mfa=false").await.len(), 4);
         let from = created_from.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).replace('+', "%2B");
         assert_eq!(find(&format!("created_after={from}")).await.len(), 4);
         assert_eq!(find(&format!("created_before={from}")).await, ["root.admin@example.com"]);
@@ -820,12 +840,13 @@ db_tests! {
         app.register("pending@example.com", PASSWORD).await.expect(201, None);
         app.execute("UPDATE users SET status = 'disabled', is_active = false WHERE email = 'jane@example.com'").await;
         app.login("old@example.com", "wrong password").await.expect(401, Some("invalid_credentials"));
+        app.execute(r#"UPDATE users SET mfa_methods = '["totp", "email"]' WHERE email = 'old@example.com'"#).await;
 
         let stats = get(&app, "/admin/stats", &token).await;
         stats.expect(200, None);
         let body = &stats.body;
         assert_eq!(body["users"], json!({
-            "total": 4, "verified": 3, "disabled": 1, "pending_deletion": 0, "mfa_enabled": 0,
+            "total": 4, "verified": 3, "disabled": 1, "pending_deletion": 0, "mfa_enabled": 1,
             "by_role": {"admin": 1, "ops": 0, "user": 3},
         }));
         let days = body["signups_by_day"].as_array().unwrap();
