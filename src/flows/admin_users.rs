@@ -98,7 +98,7 @@ pub struct CreateUserRequest {
 #[serde(default)]
 pub struct AdminUpdateRequest {
     /// The new address, trimmed and lowercased; no other account may hold it (409
-    /// `email_taken`). A notice goes to the old address.
+    /// `email_taken`). Codes mailed to the old address stop working, and a notice goes there.
     pub email: MaybeUndefined<String>,
     /// One of `AUTHGATE_ROLES`. Takes effect at the account's next token refresh; losing
     /// `admin` ends every session of the account at once (409 `last_admin` when it would
@@ -641,7 +641,7 @@ impl AdminUsers {
 
     /// Writes an admin's edit to `user` (locked in `txn`), with what a change of role or
     /// address brings: no demotion of the last active admin, every session ended when
-    /// `admin` is lost, a notice to the old address.
+    /// `admin` is lost; the account's pending codes voided and a notice to the old address.
     async fn write(
         &self,
         txn: &DatabaseTransaction,
@@ -678,7 +678,10 @@ impl AdminUsers {
             self.audit.record(txn, event.by_any(actor)).await?;
         }
         if account.email != old_email {
-            // Whoever controls the old address must learn that the account moved away from it.
+            // A code mailed to the old address (a reset, say) must not work for the account
+            // any more: whoever still reads that inbox may be why the address was changed.
+            self.codes.void_held_by(txn, account.id, None).await?;
+            // And they must learn that the account moved away from it.
             let notice = Letter {
                 to: &old_email,
                 mail: templates::email_changed(&account.email),

@@ -556,6 +556,8 @@ db_tests! {
             .await
             .expect(200, None);
         call(&app, Method::PATCH, &path, &token, json!({"metadata": {"keep": 1, "drop": 2}, "app_metadata": {"plan": "free", "old": true}})).await.expect(200, None);
+        app.post("/auth/forgot-password", json!({"email": "jane@example.com"})).await.expect(200, None);
+        let old_address_code = app.mail.latest_code("jane@example.com");
 
         let edited = call(&app, Method::PATCH, &path, &token, json!({
             "email": "Jane.New@Example.com", "username": "jane.d", "first_name": "Janet", "last_name": "Dough",
@@ -583,6 +585,13 @@ db_tests! {
         assert_eq!(event["changes"]["app_metadata"]["after"], json!({"plan": "pro"}));
         assert!(event["changes"].get("role").is_none(), "unchanged fields are not listed");
         assert!(app.mail.to("jane@example.com").iter().any(|mail| mail.subject().contains("changed")), "the old address is told");
+        for email in ["jane@example.com", "jane.new@example.com"] {
+            app.post("/auth/reset-password", json!({
+                "email": email, "otp": old_address_code, "new_password": "taken over now", "confirm_password": "taken over now",
+            }))
+            .await
+            .expect(400, Some("invalid_otp"));
+        }
 
         call(&app, Method::PATCH, &path, &token, json!({"email": "TAKEN@example.com"})).await.expect(409, Some("email_taken"));
         call(&app, Method::PATCH, &path, &token, json!({"username": "holder"})).await.expect(409, Some("username_taken"));
