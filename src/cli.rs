@@ -1,20 +1,21 @@
-//! The command line (contract §1, §10): `serve` (the default), `migrate`, `openapi`, `keys
-//! rotate`, `keys list`, `keys reencrypt`, `purge`, `users disable`, `users enable`. Every
-//! command but `openapi` takes the whole configuration, so its `--help` lists each variable
-//! with its default. What a command did goes to stdout; logs, warnings and failures go to
-//! stderr.
+//! The command line (contract §1, §10): `serve` (the default), `migrate`, `openapi`,
+//! `keys rotate`, `keys list`, `keys reencrypt`, `purge`, and `users …` (in `cli/users.rs`).
+//! Every command but `openapi` takes the whole configuration, so its `--help` lists each
+//! variable with its default. What a command did goes to stdout; logs, warnings and failures
+//! go to stderr.
+
+mod users;
 
 use std::{ffi::OsString, process::ExitCode, sync::Arc};
 
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::{
     api,
     app::AppState,
     clock::{Clock, SystemClock},
     config::{self, Config, ConfigError},
-    domain::{ClientInfo, email::Email, error::chain, sealing},
-    flows::admin_lifecycle::{DisableRequest, Operator},
+    domain::{error::chain, sealing},
     server::BoundServer,
     store::{self, Open},
     telemetry,
@@ -49,29 +50,9 @@ enum Command {
     /// Prints how many were purged. Every running instance also does this each minute; an
     /// account is purged once, however many try at the same time.
     Purge(Config),
-    /// Manage accounts
+    /// Manage accounts: create the first admin, list accounts, change roles
     #[command(subcommand)]
-    Users(Users),
-}
-
-/// The `users` commands, each naming its account by email address.
-#[derive(Subcommand)]
-enum Users {
-    /// Disable an account and revoke its sessions
-    ///
-    /// The account can no longer sign in, and every session is revoked, as the admin API does.
-    /// The last active admin cannot be disabled.
-    Disable(UserByEmail),
-    /// Enable a disabled account again
-    Enable(UserByEmail),
-}
-
-#[derive(Args)]
-struct UserByEmail {
-    /// The account's email address
-    email: String,
-    #[command(flatten)]
-    config: Config,
+    Users(users::Users),
 }
 
 #[derive(Subcommand)]
@@ -136,9 +117,8 @@ async fn execute(command: Command, dotenv: Result<(), ConfigError>) -> Result<()
         Command::Keys(Keys::Rotate(config)) => rotate_key(&ready(config, dotenv)?).await,
         Command::Keys(Keys::List(config)) => list_keys(&ready(config, dotenv)?).await,
         Command::Keys(Keys::Reencrypt(config)) => reencrypt(&ready(config, dotenv)?).await,
-        Command::Purge(config) => purge(ready(config, dotenv)?).await,
-        Command::Users(Users::Disable(target)) => set_enabled(target, false, dotenv).await,
-        Command::Users(Users::Enable(target)) => set_enabled(target, true, dotenv).await,
+        Command::Purge(config) => purge(config, dotenv).await,
+        Command::Users(command) => users::run(command, dotenv).await,
     }
 }
 
@@ -271,8 +251,8 @@ fn vault_of(config: &Config) -> Result<Vault, String> {
     Vault::from_spec(config.encryption_keys.expose()).map_err(|err| err.to_string())
 }
 
-async fn purge(config: Config) -> Result<(), String> {
-    let state = service(config).await?;
+async fn purge(config: Config, dotenv: Result<(), ConfigError>) -> Result<(), String> {
+    let state = start(config, dotenv).await?;
     let purged = state
         .purge
         .purge_due()
@@ -283,49 +263,11 @@ async fn purge(config: Config) -> Result<(), String> {
     Ok(())
 }
 
-/// `users disable` and `users enable`: the admin API's change, made by the operator.
-async fn set_enabled(
-    target: UserByEmail,
-    enable: bool,
-    dotenv: Result<(), ConfigError>,
-) -> Result<(), String> {
-    let config = ready(target.config, dotenv)?;
-    let email = Email::parse(&target.email)
-        .map_err(|_| format!("{:?} is not a valid email address", target.email))?;
-    let state = service(config).await?;
-    let account = state
-        .accounts
-        .find_by_email(&email)
-        .await
-        .map_err(|err| err.to_string())?
-        .ok_or_else(|| format!("no account has the address {email}"))?;
-    // No request, so no client address or user agent to record.
-    let client = ClientInfo::default();
-    let lifecycle = &state.admin_lifecycle;
-    let outcome = if enable {
-        lifecycle
-            .enable(Operator::CommandLine, account.id, &client)
-            .await
-    } else {
-        let request = DisableRequest::default();
-        lifecycle
-            .disable(Operator::CommandLine, account.id, request, &client)
-            .await
-    };
-    let account = outcome.map_err(|err| format!("{email}: {err}"))?;
-    let status = account.status.as_str();
-    if enable {
-        println!("enabled {email} ({}); its status is {status}", account.id);
-    } else {
-        println!(
-            "disabled {email} ({}); its sessions are revoked",
-            account.id
-        );
-    }
-    Ok(())
+/// The whole service, as `serve` builds it, for commands that run its flows.
+async fn start(config: Config, dotenv: Result<(), ConfigError>) -> Result<Arc<AppState>, String> {
+    service(ready(config, dotenv)?).await
 }
 
-/// The service's parts, for a command that changes accounts as the service would.
 async fn service(config: Config) -> Result<Arc<AppState>, String> {
     AppState::build(config, Arc::new(SystemClock))
         .await
@@ -460,6 +402,9 @@ mod tests {
             &["users", "disable", "--help"],
             &["users", "enable", "--help"],
             &["help", "users"],
+            &["users", "create", "--help"],
+            &["users", "list", "--help"],
+            &["users", "set-role", "--help"],
         ] {
             assert_eq!(
                 parse(args).err().map(|err| err.kind()),

@@ -11,6 +11,7 @@ mod m20261203_000003_outbox_and_session_lineage;
 mod m20261203_000004_accounts;
 mod m20261203_000005_two_factor;
 mod m20261203_000006_codes_by_account;
+mod m20261203_000007_admin_directory;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000004_accounts::Migration),
             Box::new(m20261203_000005_two_factor::Migration),
             Box::new(m20261203_000006_codes_by_account::Migration),
+            Box::new(m20261203_000007_admin_directory::Migration),
         ]
     }
 }

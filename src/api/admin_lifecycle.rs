@@ -4,35 +4,23 @@
 
 use std::sync::Arc;
 
-use poem::web::Data;
-use poem_openapi::{
-    ApiResponse, OpenApi,
-    param::{Path, Query},
-    payload::Json,
-};
-use uuid::Uuid;
-
 use super::{
     ApiTags,
+    admin_users::{self, UserResponse},
     auth::BearerAuth,
     error::{ApiErrors, error_set},
     json::OptionalJsonBody,
 };
 use crate::{
     app::AppState,
-    domain::{Account, AuthError, ClientInfo},
-    flows::admin_lifecycle::{AdminDeletion, DisableRequest, Operator},
+    domain::ClientInfo,
+    flows::admin_lifecycle::{DisableRequest, Operator},
 };
+use poem::web::Data;
+use poem_openapi::{ApiResponse, OpenApi, param::Path, payload::Json};
 
 #[derive(Default)]
 pub struct AdminLifecycleApi;
-
-#[derive(ApiResponse)]
-pub enum UserResponse {
-    /// The account as it now is.
-    #[oai(status = 200)]
-    Ok(Json<Account>),
-}
 
 #[derive(ApiResponse)]
 pub enum SignedOutResponse {
@@ -41,25 +29,9 @@ pub enum SignedOutResponse {
     SignedOut,
 }
 
-#[derive(ApiResponse)]
-pub enum DeleteUserResponse {
-    /// Scheduled (`?grace=true`): the account, now with `deletion_scheduled_for`.
-    #[oai(status = 202)]
-    Scheduled(Json<Box<Account>>),
-    /// Purged: the account is gone, its address and username free again.
-    #[oai(status = 204)]
-    Purged,
-}
-
-error_set!(DisableErrors[JSON_BODY, BEARER]: Forbidden, NotFound, LastAdmin, CannotTargetSelf);
-error_set!(TargetErrors[BEARER]: Forbidden, NotFound);
-error_set!(DeleteUserErrors[BEARER]: ValidationFailed, Forbidden, NotFound, LastAdmin, CannotTargetSelf);
-error_set!(AnonymizeErrors[BEARER]: Forbidden, NotFound, LastAdmin, CannotTargetSelf);
-
-/// A user id from a path; anything that is not a UUID names no account.
-fn user_id(raw: &str) -> Result<Uuid, AuthError> {
-    Uuid::parse_str(raw).map_err(|_| AuthError::NotFound)
-}
+error_set!(DisableErrors[JSON_BODY, BEARER]: Forbidden, MfaRequired, NotFound, LastAdmin, CannotTargetSelf);
+error_set!(TargetErrors[BEARER]: Forbidden, MfaRequired, NotFound);
+error_set!(AnonymizeErrors[BEARER]: Forbidden, MfaRequired, NotFound, LastAdmin, CannotTargetSelf);
 
 #[OpenApi(tag = "ApiTags::Admin")]
 impl AdminLifecycleApi {
@@ -86,7 +58,7 @@ impl AdminLifecycleApi {
             .admin_lifecycle
             .disable(
                 Operator::Admin(admin),
-                user_id(&id.0)?,
+                admin_users::id(&id.0)?,
                 body.0.unwrap_or_default(),
                 client.0,
             )
@@ -110,7 +82,7 @@ impl AdminLifecycleApi {
         let admin = auth.0.admin()?;
         let account = state
             .admin_lifecycle
-            .enable(Operator::Admin(admin), user_id(&id.0)?, client.0)
+            .enable(Operator::Admin(admin), admin_users::id(&id.0)?, client.0)
             .await?;
         Ok(UserResponse::Ok(Json(account)))
     }
@@ -130,41 +102,9 @@ impl AdminLifecycleApi {
         let admin = auth.0.admin()?;
         state
             .admin_lifecycle
-            .sign_out_everywhere(admin, user_id(&id.0)?, client.0)
+            .sign_out_everywhere(admin, admin_users::id(&id.0)?, client.0)
             .await?;
         Ok(SignedOutResponse::SignedOut)
-    }
-
-    /// Delete an account
-    ///
-    /// Purges the account at once (204): profile, picture, sessions, codes and mail go, the
-    /// address and username are free again, and its audit events lose the address, IP and
-    /// user agent. With `?grace=true` the deletion is scheduled instead (202), as if its
-    /// owner had asked: signed out, mailed, and restorable with `POST /auth/restore` until
-    /// the grace (`AUTHGATE_DELETION_GRACE`) ends; a disabled account stays disabled while
-    /// it waits. With no grace configured it is purged at once either way. Admins do not
-    /// delete themselves here (409 `cannot_target_self`; `POST /auth/me/delete`), nor the
-    /// last active admin (409 `last_admin`).
-    #[oai(path = "/admin/users/:id", method = "delete")]
-    async fn delete(
-        &self,
-        state: Data<&Arc<AppState>>,
-        client: Data<&ClientInfo>,
-        auth: BearerAuth,
-        /// The account's id.
-        id: Path<String>,
-        /// Schedule the deletion with the grace instead of purging at once.
-        grace: Query<Option<bool>>,
-    ) -> Result<DeleteUserResponse, ApiErrors<DeleteUserErrors>> {
-        let admin = auth.0.admin()?;
-        let deletion = state
-            .admin_lifecycle
-            .delete(admin, user_id(&id.0)?, grace.0.unwrap_or(false), client.0)
-            .await?;
-        Ok(match deletion {
-            AdminDeletion::Purged => DeleteUserResponse::Purged,
-            AdminDeletion::Scheduled(account) => DeleteUserResponse::Scheduled(Json(account)),
-        })
     }
 
     /// Anonymize an account
@@ -187,7 +127,7 @@ impl AdminLifecycleApi {
         let admin = auth.0.admin()?;
         let account = state
             .admin_lifecycle
-            .anonymize(admin, user_id(&id.0)?, client.0)
+            .anonymize(admin, admin_users::id(&id.0)?, client.0)
             .await?;
         Ok(UserResponse::Ok(Json(account)))
     }

@@ -13,10 +13,12 @@ use crate::{
     },
     flows::{
         CodeRequest, EmailRequest,
+        account_edit::UpdateProfile,
         admin_lifecycle::DisableRequest,
+        admin_users::{AdminUpdateRequest, CreateUserRequest},
         deletion::{CONFIRMATION, DeleteAccountRequest, DeletionScheduled, DeletionState},
         email_change::{EmailChangeConfirmation, EmailChangeRequest},
-        me::{ChangePasswordRequest, UpdateMeRequest, UpdateProfile},
+        me::{ChangePasswordRequest, UpdateMeRequest},
         password_reset::ResetRequest,
         registration::{CodeContext, RegisterRequest, ResendRequest, VerifyRequest},
         sign_in::{LoginRequest, MfaVerifyRequest},
@@ -180,6 +182,33 @@ impl Example for UpdateMeRequest {
                 other: Default::default(),
             }),
             other: Default::default(),
+        }
+    }
+}
+
+impl Example for CreateUserRequest {
+    fn example() -> Self {
+        Self {
+            email: EMAIL.into(),
+            role: Some("user".into()),
+            username: Some("jane.doe".into()),
+            first_name: Some("Jane".into()),
+            last_name: Some("Doe".into()),
+            password: None,
+            other: Default::default(),
+        }
+    }
+}
+
+impl Example for AdminUpdateRequest {
+    fn example() -> Self {
+        Self {
+            role: MaybeUndefined::Value("admin".into()),
+            app_metadata: MaybeUndefined::Value(Metadata::from([
+                ("plan".into(), json!("pro")),
+                ("trial".into(), json!(null)),
+            ])),
+            ..Default::default()
         }
     }
 }

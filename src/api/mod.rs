@@ -2,7 +2,10 @@
 //! the middleware every response passes through.
 
 pub mod account;
+pub mod admin_audit;
 pub mod admin_lifecycle;
+pub mod admin_stats;
+pub mod admin_users;
 pub mod auth;
 pub mod avatars;
 pub mod email_change;
@@ -77,8 +80,16 @@ type Apis = (
         my_data::MyDataApi,
     ),
     (sessions::SessionsApi, two_factor::TwoFactorApi),
-    admin_lifecycle::AdminLifecycleApi,
+    AdminApis,
     (keys::KeysApi, service::ServiceApi),
+);
+
+/// Tuples of APIs stop at twelve: the admin's go in one.
+type AdminApis = (
+    admin_users::AdminUsersApi,
+    admin_lifecycle::AdminLifecycleApi,
+    admin_audit::AdminAuditApi,
+    admin_stats::AdminStatsApi,
 );
 
 const DESCRIPTION: &str = "\

@@ -69,7 +69,7 @@ impl SessionsApi {
         let session_id = Uuid::parse_str(&id.0).map_err(|_| AuthError::NotFound)?;
         state
             .sessions
-            .end(auth.0.account.id, session_id, client.0)
+            .end(auth.0.account.id, session_id, None, client.0)
             .await?;
         Ok(EndedResponse::Ended)
     }

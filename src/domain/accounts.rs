@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{email::Email, error::AuthError, profile_schema::ProfileSchema, usernames::Username};
+use super::{error::AuthError, profile_schema::ProfileSchema, usernames::Username};
 use crate::store::{profiles, users};
 
 /// The role that administers accounts; `AUTHGATE_ROLES` always contains it.
@@ -269,14 +269,6 @@ impl Accounts {
             for problem in problems {
                 errors.add(&field, problem);
             }
-        }
-    }
-
-    /// The account with this address, for the command line, which names accounts by it.
-    pub async fn find_by_email(&self, email: &Email) -> Result<Option<Account>, AuthError> {
-        match users::find_by_email(&self.db, email.as_str()).await? {
-            Some(user) => self.load(&self.db, user.id).await,
-            None => Ok(None),
         }
     }
 

@@ -135,6 +135,14 @@ impl<'a> Event<'a> {
         }
     }
 
+    /// [`Event::by`] when someone acted; `None` (the command line, say) leaves it alone.
+    pub fn by_any(self, actor: Option<Uuid>) -> Self {
+        match actor {
+            Some(actor) => self.by(actor),
+            None => self,
+        }
+    }
+
     /// `{"<field>": {"before": …, "after": …}}` of an edit.
     pub fn with_changes(self, changes: Value) -> Self {
         Event {

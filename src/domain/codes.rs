@@ -50,12 +50,13 @@ impl Purpose {
         }
     }
 
-    fn mail(self, code: &str, valid_for: Duration) -> Mail {
+    /// The mail a code of this purpose goes out in when its owner asks for it.
+    fn template(self) -> fn(&str, Duration) -> Mail {
         match self {
-            Purpose::Registration => templates::verification_code(code, valid_for),
-            Purpose::PasswordReset => templates::password_reset_code(code, valid_for),
-            Purpose::SecondFactor => templates::sign_in_code(code, valid_for),
-            Purpose::EmailChange => templates::email_change_code(code, valid_for),
+            Purpose::Registration => templates::verification_code,
+            Purpose::PasswordReset => templates::password_reset_code,
+            Purpose::SecondFactor => templates::sign_in_code,
+            Purpose::EmailChange => templates::email_change_code,
         }
     }
 
@@ -73,6 +74,14 @@ impl Purpose {
             Purpose::EmailChange => false,
         }
     }
+}
+
+/// How one code goes out: its purpose, the mail it travels in, and whether the resend cooldown
+/// applies.
+struct Sending {
+    purpose: Purpose,
+    mail: fn(&str, Duration) -> Mail,
+    cooldown: bool,
 }
 
 /// A freshly drawn code, to be mailed once and then forgotten.
@@ -136,9 +145,55 @@ impl Codes {
         purpose: Purpose,
         recipient: Option<Uuid>,
     ) -> Result<(), AuthError> {
+        let sending = Sending {
+            purpose,
+            mail: purpose.template(),
+            cooldown: true,
+        };
+        self.issue_as(txn, email, sending, recipient).await
+    }
+
+    /// Mails a reset code to the account `recipient` at `email` because an admin asked:
+    /// `mail` is the reset mail, or the invitation of an account created without a password.
+    /// The resend cooldown does not apply: it keeps anonymous callers from mailing an address
+    /// over and over, whereas this caller is signed in, holds `admin` and is audited, and may
+    /// be helping the owner right after the owner's own attempt. The per-address mail limit
+    /// (`AUTHGATE_LIMIT_MAIL_ADDRESS`) still applies, so not even a stolen admin token can
+    /// flood an inbox.
+    pub async fn issue_for_admin(
+        &self,
+        txn: &DatabaseTransaction,
+        email: &Email,
+        recipient: Uuid,
+        mail: fn(&str, Duration) -> Mail,
+    ) -> Result<(), AuthError> {
+        let sending = Sending {
+            purpose: Purpose::PasswordReset,
+            mail,
+            cooldown: false,
+        };
+        self.issue_as(txn, email, sending, Some(recipient)).await
+    }
+
+    async fn issue_as(
+        &self,
+        txn: &DatabaseTransaction,
+        email: &Email,
+        sending: Sending,
+        recipient: Option<Uuid>,
+    ) -> Result<(), AuthError> {
+        let Sending {
+            purpose,
+            mail,
+            cooldown,
+        } = sending;
         let now = self.clock.now();
         let existing = codes::lock(txn, email.as_str(), purpose.as_str()).await?;
-        if let Some(sent_at) = existing.as_ref().and_then(|row| row.last_sent_at) {
+        if let Some(sent_at) = existing
+            .as_ref()
+            .and_then(|row| row.last_sent_at)
+            .filter(|_| cooldown)
+        {
             let allowed_at = sent_at + delta(self.resend_cooldown);
             if now < allowed_at {
                 return Err(AuthError::ResendTooSoon {
@@ -176,7 +231,7 @@ impl Codes {
         if let (Some(code), Some(code_hash)) = (code, code_hash) {
             let letter = Letter {
                 to: email.as_str(),
-                mail: purpose.mail(code.expose(), self.ttl),
+                mail: mail(code.expose(), self.ttl),
                 user_id: recipient,
                 code: Some((row_id, code_hash)),
             };

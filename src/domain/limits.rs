@@ -62,6 +62,15 @@ impl LimitKind {
     }
 }
 
+/// Where one subject stands against one limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Standing {
+    /// Events counted in the current window.
+    pub hits: u32,
+    /// When the subject's events are allowed again, while they are refused.
+    pub refused_until: Option<DateTime<Utc>>,
+}
+
 pub struct Limiter {
     limits: Limits,
     clock: Arc<dyn Clock>,
@@ -124,6 +133,46 @@ impl Limiter {
             limits::refund_hit(conn, key(kind, subject)).await?;
         }
         Ok(())
+    }
+
+    /// Where `subject` stands against the limit of `kind` now, without counting anything.
+    pub async fn standing(
+        &self,
+        conn: &impl ConnectionTrait,
+        kind: LimitKind,
+        subject: &str,
+    ) -> Result<Standing, AuthError> {
+        let Some(limit) = kind.of(&self.limits) else {
+            return Ok(Standing::default());
+        };
+        let now = self.clock.now().timestamp_millis();
+        let Some(counter) = limits::find(conn, &key(kind, subject)).await? else {
+            return Ok(Standing::default());
+        };
+        let window_ends_ms = counter.window_started_ms + window_ms(limit);
+        if window_ends_ms <= now {
+            return Ok(Standing::default());
+        }
+        let hits = counter.hits.max(0) as u32;
+        Ok(Standing {
+            hits,
+            // `hit` refuses the event that takes the count past the limit: with the limit
+            // reached, the next one is refused until the window ends.
+            refused_until: (hits >= limit.count)
+                .then(|| DateTime::<Utc>::from_timestamp_millis(window_ends_ms))
+                .flatten(),
+        })
+    }
+
+    /// Forgets what was counted for `subject` under `kind`: its limit starts afresh. Returns
+    /// whether anything was counted.
+    pub async fn clear(
+        &self,
+        conn: &impl ConnectionTrait,
+        kind: LimitKind,
+        subject: &str,
+    ) -> Result<bool, AuthError> {
+        Ok(limits::delete(conn, &key(kind, subject)).await? > 0)
     }
 
     /// The configured limit of `kind`, if it is on.

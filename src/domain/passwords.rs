@@ -86,6 +86,20 @@ impl Passwords {
         password: &str,
         confirmation: &str,
     ) -> Option<Password> {
+        let password_ok = self.check_chosen(errors, fields.password, email, password);
+        check_confirmation(errors, fields.confirmation, password, confirmation);
+        password_ok
+    }
+
+    /// Checks a new password sent without a confirmation (an admin setting one), recording
+    /// its problems under `field`.
+    pub fn check_chosen(
+        &self,
+        errors: &mut FieldErrors,
+        field: &str,
+        email: Option<&Email>,
+        password: &str,
+    ) -> Option<Password> {
         let checked = match email {
             Some(email) => Some(Password::new_checked(
                 password.to_string(),
@@ -96,9 +110,7 @@ impl Passwords {
             // Judged once the address is valid; the address's problem is already recorded.
             None => None,
         };
-        let password_ok = checked.and_then(|checked| errors.check(fields.password, checked));
-        check_confirmation(errors, fields.confirmation, password, confirmation);
-        password_ok
+        checked.and_then(|checked| errors.check(field, checked))
     }
 
     pub async fn hash(&self, password: &Password) -> Result<String, AuthError> {

@@ -350,8 +350,9 @@ impl SecondFactors {
         Ok(codes)
     }
 
-    /// Removes every second factor, recovery code and trusted device of an account (an
-    /// admin's reset), inside the caller's transaction, and tells the owner.
+    /// Removes every second factor, recovery code, trusted device and pending two-factor
+    /// sign-in of an account (an admin's reset), inside the caller's transaction, and tells
+    /// the owner.
     pub async fn reset(
         &self,
         conn: &impl ConnectionTrait,
@@ -360,6 +361,7 @@ impl SecondFactors {
     ) -> Result<(), AuthError> {
         mfa_factors::delete_all_of(conn, user.id).await?;
         stored_codes::delete_all_of(conn, user.id).await?;
+        mfa_challenges::delete_all_of(conn, user.id).await?;
         self.devices.revoke_all(conn, user.id, client).await?;
         users::set_mfa_methods(conn, user.id, &[]).await?;
         let notice = Letter {

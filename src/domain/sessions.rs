@@ -348,12 +348,13 @@ impl Sessions {
             .and_then(|session| session.trusted_device_id))
     }
 
-    /// Ends one of the user's own sessions. Someone else's session is as unknown as a
-    /// made-up id: both are `NotFound`.
+    /// Ends one session of the user, at their own request or, with `actor`, an admin's.
+    /// Another user's session is as unknown as a made-up id: both are `NotFound`.
     pub async fn end(
         &self,
         user_id: Uuid,
         session_id: Uuid,
+        actor: Option<Uuid>,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let txn = store::begin(&self.db).await?;
@@ -361,8 +362,10 @@ impl Sessions {
             return Err(AuthError::NotFound);
         }
         let details = json!({"session_id": session_id, "by": "session_delete"});
-        self.record_revocation(&txn, user_id, client, details)
-            .await?;
+        let event = Event::new(Action::SessionRevocation, Some(user_id), client)
+            .with(details)
+            .by_any(actor);
+        self.audit.record(&txn, event).await?;
         txn.commit().await?;
         Ok(())
     }

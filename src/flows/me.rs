@@ -5,26 +5,24 @@ use std::{collections::BTreeMap, sync::Arc};
 use poem_openapi::{Object, types::MaybeUndefined};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::account_edit::{AccountEditor, AccountFields, Edit, UpdateProfile, refuse_unknown};
 use crate::{
     clock::Clock,
     config::Config,
     domain::{
         Account, AuthError, ClientInfo, TokenPair,
-        accounts::{AccountStatus, Accounts, Metadata, merge_metadata, store_metadata},
-        audit,
-        audit::{Action, AuditTrail, Event},
+        accounts::{AccountStatus, Metadata},
+        audit::Action,
         email::Email,
         error::FieldErrors,
-        fields::{parse_avatar_url, parse_bio, parse_date_of_birth, parse_name, parse_phone},
         parts::Parts,
         passwords::{Passwords, REPLACEMENT_FIELDS},
         reauthentication::Reauthentication,
         sessions::Sessions,
-        usernames,
     },
-    store::{self, avatars, profiles, users},
+    store::{self, users},
 };
 
 /// Fields of the user object a user may change. Send only what changes; `null` clears a
@@ -47,21 +45,6 @@ pub struct UpdateMeRequest {
     /// its `required` list, which only decides `profile_complete`; at most 16 KiB of JSON.
     pub metadata: MaybeUndefined<Metadata>,
     // Everything else that was sent, to be refused by name.
-    #[oai(skip)]
-    #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
-}
-
-#[derive(Debug, Default, Clone, Object, Deserialize)]
-#[serde(default)]
-pub struct UpdateProfile {
-    /// Up to 1000 characters.
-    pub bio: MaybeUndefined<String>,
-    /// An absolute http(s) URL of at most 2048 characters. Setting another URL, or `null`,
-    /// deletes the picture uploaded with `PUT /auth/me/avatar`.
-    pub avatar_url: MaybeUndefined<String>,
-    /// `YYYY-MM-DD`, between 1900-01-01 and today.
-    pub date_of_birth: MaybeUndefined<String>,
     #[oai(skip)]
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -105,8 +88,7 @@ pub struct Me {
     db: DatabaseConnection,
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
-    accounts: Arc<Accounts>,
-    audit: Arc<AuditTrail>,
+    editor: AccountEditor,
     passwords: Arc<Passwords>,
     reauthentication: Arc<Reauthentication>,
     sessions: Arc<Sessions>,
@@ -118,8 +100,7 @@ impl Me {
             db: parts.db.clone(),
             config: Arc::clone(&parts.config),
             clock: Arc::clone(&parts.clock),
-            accounts: Arc::clone(&parts.accounts),
-            audit: Arc::clone(&parts.audit),
+            editor: AccountEditor::new(parts),
             passwords: Arc::clone(&parts.passwords),
             reauthentication: Arc::clone(&parts.reauthentication),
             sessions: Arc::clone(&parts.sessions),
@@ -137,111 +118,31 @@ impl Me {
     ) -> Result<Account, AuthError> {
         let today = self.clock.now().date_naive();
         let mut errors = FieldErrors::new();
-        for field in request.other.keys() {
-            errors.add(field, refusal(field, READ_ONLY.contains(&field.as_str())));
-        }
-        let profile = match request.profile {
-            MaybeUndefined::Value(profile) => profile,
-            MaybeUndefined::Null => {
-                errors.add("profile", "Send an object with the fields to change.");
-                UpdateProfile::default()
-            }
-            MaybeUndefined::Undefined => UpdateProfile::default(),
+        refuse_unknown(&mut errors, &request.other, READ_ONLY);
+        let fields = AccountFields {
+            first_name: request.first_name,
+            last_name: request.last_name,
+            phone_number: request.phone_number,
+            username: request.username,
+            profile: request.profile,
+            metadata: request.metadata,
         };
-        for field in profile.other.keys() {
-            errors.add(&format!("profile.{field}"), refusal(field, false));
-        }
-        let metadata_patch = match request.metadata {
-            MaybeUndefined::Value(patch) => Some(patch),
-            MaybeUndefined::Null => {
-                errors.add("metadata", "Send an object; a key set to null is removed.");
-                None
-            }
-            MaybeUndefined::Undefined => None,
-        };
-        let sent_username = match &request.username {
-            MaybeUndefined::Undefined => None,
-            MaybeUndefined::Null => Some(None),
-            MaybeUndefined::Value(name) => Some(Some(name.as_str())),
-        };
-        let username =
-            usernames::check_field(self.config.usernames, &mut errors, sent_username, false);
-        let mut changes = users::AccountChanges {
-            first_name: change(&mut errors, "first_name", request.first_name, parse_name),
-            last_name: change(&mut errors, "last_name", request.last_name, parse_name),
-            phone_number: change(
-                &mut errors,
-                "phone_number",
-                request.phone_number,
-                parse_phone,
-            ),
-            username: username.clone().map(|username| username.map(String::from)),
-            ..Default::default()
-        };
-        let bio = change(&mut errors, "profile.bio", profile.bio, parse_bio);
-        // Named `avatar_url` alone, as the contract names this field's problems.
-        let avatar_url = change(
-            &mut errors,
-            "avatar_url",
-            profile.avatar_url,
-            parse_avatar_url,
-        );
-        let date_of_birth = change(
-            &mut errors,
-            "profile.date_of_birth",
-            profile.date_of_birth,
-            |raw| parse_date_of_birth(raw, today),
-        );
+        let edit = Edit::parse(&mut errors, self.config.usernames, today, fields);
         errors.into_result()?;
 
         let txn = store::begin(&self.db).await?;
         let Some(user) = users::lock(&txn, account.id).await? else {
             return Err(AuthError::Unauthorized);
         };
-        let stored_profile = profiles::find(&txn, user.id).await?;
-        let before = self.accounts.of_rows(user.clone(), stored_profile.clone());
-        if before.status != AccountStatus::Active {
+        if AccountStatus::parse(&user.status) != AccountStatus::Active {
             return Err(AuthError::Unauthorized);
         }
-        if let Some(Some(username)) = &username {
-            self.accounts
-                .ensure_username_free(&txn, username, Some(user.id))
-                .await?;
-        }
-        if let Some(patch) = metadata_patch {
-            let merged = merge_metadata(before.metadata.clone(), patch);
-            let mut errors = FieldErrors::new();
-            self.accounts.check_metadata(&mut errors, &merged);
-            changes.metadata = store_metadata(&mut errors, "metadata", &merged);
-            errors.into_result()?;
-        }
-        let mut new_profile = stored_profile.unwrap_or_else(|| profiles::empty(user.id));
-        if let Some(bio) = bio {
-            new_profile.bio = bio;
-        }
-        // A URL set by hand (or none) replaces the uploaded picture, which is deleted rather
-        // than left served at an address the account no longer shows. Sending back the URL
-        // the user object already shows changes neither.
-        if let Some(avatar_url) = avatar_url.filter(|url| *url != before.profile.avatar_url) {
-            new_profile.avatar_url = avatar_url;
-            avatars::delete(&txn, user.id).await?;
-        }
-        if let Some(date_of_birth) = date_of_birth {
-            new_profile.date_of_birth = date_of_birth;
-        }
-        let user = users::update(&txn, user.id, changes, self.clock.now())
-            .await
-            .map_err(username_or_other)?;
-        profiles::save(&txn, new_profile.clone()).await?;
-        let after = self.accounts.of_rows(user, Some(new_profile));
-        if let Some(changes) = audit::changes(&before, &after) {
-            let event = Event::new(Action::AccountUpdated, Some(account.id), client)
-                .by(account.id)
-                .with_changes(changes);
-            self.audit.record(&txn, event).await?;
-        }
+        let edited = self
+            .editor
+            .apply(&txn, user, edit, Some(account.id), client, json!({}))
+            .await?;
         txn.commit().await?;
-        Ok(after)
+        Ok(edited.after)
     }
 
     /// Changes the password of a signed-in user. Every session ends, and this device gets a
@@ -289,37 +190,5 @@ impl Me {
             .await?;
         txn.commit().await?;
         Ok(tokens)
-    }
-}
-
-/// An update can only collide on the username (the address is not changed here).
-fn username_or_other(err: sea_orm::DbErr) -> AuthError {
-    if store::is_unique_violation(&err) {
-        AuthError::UsernameTaken
-    } else {
-        err.into()
-    }
-}
-
-fn refusal(field: &str, read_only: bool) -> String {
-    if read_only {
-        format!("The field {field} is read-only.")
-    } else {
-        format!("Unknown field {field}.")
-    }
-}
-
-/// A sent field, parsed: `None` when it was not sent, `Some(value)` (an empty value clears)
-/// when it was and passed `parse`; a problem is recorded under `field` otherwise.
-fn change<T>(
-    errors: &mut FieldErrors,
-    field: &str,
-    sent: MaybeUndefined<String>,
-    parse: impl FnOnce(&str) -> Result<T, Vec<String>>,
-) -> Option<T> {
-    match sent {
-        MaybeUndefined::Undefined => None,
-        MaybeUndefined::Null => errors.check(field, parse("")),
-        MaybeUndefined::Value(value) => errors.check(field, parse(&value)),
     }
 }

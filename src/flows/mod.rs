@@ -1,13 +1,21 @@
-//! The flows a person goes through — registration, sign-in, password reset, and managing
-//! their own account — each composed of the parts in `domain` and none calling another.
+//! The flows a person goes through — registration, sign-in, password reset, managing their
+//! own account, and the admin directory — each composed of the parts in `domain` and none
+//! calling another. `account_edit` (writing an edit, whoever makes it), `cursor` and
+//! `listing` (pagination) are shared pieces, not flows.
 //!
 //! A flow's inputs are defined here, once: the handlers deserialize requests straight into
 //! them, and their OpenAPI schemas are derived from them.
 
+pub mod account_edit;
+pub mod admin_audit;
 pub mod admin_lifecycle;
+pub mod admin_stats;
+pub mod admin_users;
 pub mod avatars;
+pub mod cursor;
 pub mod deletion;
 pub mod email_change;
+pub mod listing;
 pub mod me;
 pub mod my_data;
 pub mod password_reset;

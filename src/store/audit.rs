@@ -1,7 +1,12 @@
 //! The `audit_events` table: the security events of every account.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, QueryOrder, QuerySelect, entity::prelude::*, sea_query::Expr};
+use sea_orm::{
+    ActiveValue::Set,
+    QueryOrder, QuerySelect,
+    entity::prelude::*,
+    sea_query::{Expr, ExprTrait},
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "audit_events")]
@@ -64,6 +69,65 @@ pub async fn insert(
     Ok(())
 }
 
+pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(id).one(conn).await
+}
+
+/// What `GET /admin/audit` filters on; `None` leaves a filter off.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub user_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub action: Option<String>,
+    pub ip: Option<String>,
+    /// At or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Strictly before.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// One page of events, newest first (ties on the time by id, also descending), after the
+/// event at `after` (its time and id) when given.
+pub async fn page(
+    conn: &impl ConnectionTrait,
+    filter: &EventFilter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: u64,
+) -> Result<Vec<Model>, DbErr> {
+    let mut query = Entity::find();
+    if let Some(user_id) = filter.user_id {
+        query = query.filter(Column::UserId.eq(user_id));
+    }
+    if let Some(actor_id) = filter.actor_id {
+        query = query.filter(Column::ActorId.eq(actor_id));
+    }
+    if let Some(action) = &filter.action {
+        query = query.filter(Column::Action.eq(action.as_str()));
+    }
+    if let Some(ip) = &filter.ip {
+        query = query.filter(Column::Ip.eq(ip.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(Column::OccurredAt.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(Column::OccurredAt.lt(until));
+    }
+    if let Some((at, id)) = after {
+        // A row value, which both databases read as a range of the `(occurred_at, id)` index.
+        query = query.filter(
+            Expr::tuple([Expr::col(Column::OccurredAt), Expr::col(Column::Id)])
+                .lt(Expr::tuple([Expr::val(at), Expr::val(id)])),
+        );
+    }
+    query
+        .order_by_desc(Column::OccurredAt)
+        .order_by_desc(Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await
+}
+
 /// The events of one account, newest first (ties in time in the order of their time-ordered
 /// ids); at most `limit` of them when one is given.
 pub async fn of_user_newest_first(
@@ -105,4 +169,17 @@ pub async fn rewrite_payload(
         .exec(conn)
         .await?;
     Ok(())
+}
+
+/// Events named `action` recorded at or after `since`.
+pub async fn count_since(
+    conn: &impl ConnectionTrait,
+    action: &str,
+    since: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(Column::Action.eq(action))
+        .filter(Column::OccurredAt.gte(since))
+        .count(conn)
+        .await
 }

@@ -65,6 +65,17 @@ pub async fn refund_hit(conn: &impl ConnectionTrait, key: String) -> Result<(), 
     Ok(())
 }
 
+/// The counter of `key`, if one is stored.
+pub async fn find(conn: &impl ConnectionTrait, key: &str) -> Result<Option<Model>, DbErr> {
+    Entity::find_by_id(key).one(conn).await
+}
+
+/// Forgets the counter of `key`: its limit starts afresh.
+pub async fn delete(conn: &impl ConnectionTrait, key: &str) -> Result<u64, DbErr> {
+    let result = Entity::delete_by_id(key).exec(conn).await?;
+    Ok(result.rows_affected)
+}
+
 /// Deletes counters whose window began at or before `cutoff_ms`.
 pub async fn purge_started_before(
     conn: &impl ConnectionTrait,

@@ -114,6 +114,21 @@ pub async fn live_of(
         .await
 }
 
+/// Sessions of anyone that are neither revoked nor past their absolute end, and were used at or
+/// after `used_since` (older ones hold no refresh token that still works).
+pub async fn count_live(
+    conn: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    used_since: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(Column::RevokedAt.is_null())
+        .filter(Column::ExpiresAt.gt(now))
+        .filter(Column::LastUsedAt.gte(used_since))
+        .count(conn)
+        .await
+}
+
 /// Revokes one session; its refresh tokens stop working with it. Returns whether it was live.
 pub async fn revoke(
     conn: &impl ConnectionTrait,

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, Condition, QueryOrder, QuerySelect, entity::prelude::*, sea_query::Expr,
+    ActiveValue::Set, Condition, FromQueryResult, QueryOrder, QuerySelect, entity::prelude::*,
+    sea_query::Expr,
 };
 
 use super::SecretText;
@@ -123,7 +124,7 @@ pub async fn set_private_key(
 
 /// A cheap summary that changes whenever a key is made or retired, so instances can notice a
 /// rotation made elsewhere within seconds without reloading every key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, FromQueryResult)]
 pub struct Fingerprint {
     pub keys: i64,
     pub newest_created: Option<DateTime<Utc>>,
@@ -131,22 +132,15 @@ pub struct Fingerprint {
 }
 
 pub async fn fingerprint(conn: &impl ConnectionTrait) -> Result<Fingerprint, DbErr> {
-    let row: Option<(i64, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = Entity::find()
+    let row = Entity::find()
         .select_only()
         .column_as(Column::Kid.count(), "keys")
         .column_as(Column::CreatedAt.max(), "newest_created")
         .column_as(Column::RetiredAt.max(), "newest_retired")
-        .into_tuple()
+        .into_model::<Fingerprint>()
         .one(conn)
         .await?;
-    Ok(row.map_or_else(
-        Fingerprint::default,
-        |(keys, newest_created, newest_retired)| Fingerprint {
-            keys,
-            newest_created,
-            newest_retired,
-        },
-    ))
+    Ok(row.unwrap_or_default())
 }
 
 /// Every key ever made, newest first.

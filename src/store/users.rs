@@ -1,11 +1,11 @@
 //! The `users` table: one row per account, with the password hash.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    Condition, QueryOrder, QuerySelect,
+    Condition, DbBackend, FromQueryResult, QueryOrder, QuerySelect, QueryTrait,
     entity::prelude::*,
-    sea_query::Expr,
+    sea_query::{Alias, Expr, ExprTrait, LikeExpr},
 };
 
 use super::{SecretText, profiles};
@@ -135,9 +135,19 @@ pub async fn insert_unverified(
     registration: Registration,
     now: DateTime<Utc>,
 ) -> Result<Model, DbErr> {
+    insert(conn, registration, false, now).await
+}
+
+/// Inserts a new active account, verified or not (an admin may create either).
+pub async fn insert(
+    conn: &impl ConnectionTrait,
+    registration: Registration,
+    verified: bool,
+    now: DateTime<Utc>,
+) -> Result<Model, DbErr> {
     ActiveModel {
         id: Set(Uuid::now_v7()),
-        is_verified: Set(false),
+        is_verified: Set(verified),
         is_active: Set(true),
         status: Set(ACTIVE.to_string()),
         deletion_scheduled_for: Set(None),
@@ -243,7 +253,7 @@ pub async fn set_password(
 
 /// Fields of an account that are edited (by its owner or an admin); `None` leaves a field
 /// alone.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct AccountChanges {
     pub email: Option<String>,
     pub first_name: Option<String>,
@@ -284,6 +294,15 @@ pub async fn update(
     }
     .update(conn)
     .await
+}
+
+/// True when a write failed on the uniqueness of usernames (rather than of addresses): the
+/// index is named `ux_users_username_key`, and SQLite names the column `users.username_key`.
+pub fn is_username_collision(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(message)) if message.contains("username_key")
+    )
 }
 
 /// The statuses an account goes through.
@@ -403,6 +422,8 @@ pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr
     let result = Entity::delete_by_id(id).exec(conn).await?;
     Ok(result.rows_affected == 1)
 }
+/// `mfa_methods` of an account without a second factor.
+const NO_SECOND_FACTORS: &str = "[]";
 
 /// Records the kinds of the account's confirmed second factors.
 pub async fn set_mfa_methods(
@@ -439,9 +460,420 @@ pub async fn set_status(
     .await
 }
 
+/// What `GET /admin/users` filters on; `None` leaves a filter off.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Lowercased text, without control characters, that the address, username, first or
+    /// last name contains.
+    pub text: Option<String>,
+    pub role: Option<String>,
+    pub status: Option<&'static str>,
+    pub verified: Option<bool>,
+    /// Accounts with (`true`) or without (`false`) a second factor.
+    pub mfa: Option<bool>,
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created strictly before.
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+impl UserFilter {
+    /// True when the filter may leave some accounts out.
+    fn narrows(&self) -> bool {
+        self.text.is_some()
+            || self.role.is_some()
+            || self.status.is_some()
+            || self.verified.is_some()
+            || self.mfa.is_some()
+            || self.created_from.is_some()
+            || self.created_before.is_some()
+    }
+
+    fn condition(&self, backend: DbBackend) -> Condition {
+        let column = |column: Column| Expr::col((Entity, column));
+        let mut all = Condition::all();
+        if let Some(text) = &self.text {
+            // `%` and `_` typed by the admin are searched for, not wildcards.
+            let pattern = LikeExpr::new(format!("%{}%", escape_like(text))).escape('\\');
+            all = all.add(match backend {
+                // `search_text`: the address, username key and names, lowered and joined by
+                // U+001F (which a search never contains), kept by PostgreSQL itself (migration
+                // 5): its LIKE minds case, and lowering the names row by row doubles the cost.
+                DbBackend::Postgres => Condition::all()
+                    .add(Expr::col((Entity, Alias::new("search_text"))).like(pattern)),
+                // SQLite's LIKE ignores the case of ASCII letters (its LOWER() lowers no
+                // others), and reads the columns themselves faster than a computed one.
+                _ => Condition::any()
+                    .add(column(Column::Email).like(pattern.clone()))
+                    .add(column(Column::UsernameKey).like(pattern.clone()))
+                    .add(column(Column::FirstName).like(pattern.clone()))
+                    .add(column(Column::LastName).like(pattern)),
+            });
+        }
+        if let Some(role) = &self.role {
+            all = all.add(column(Column::Role).eq(role.as_str()));
+        }
+        if let Some(status) = self.status {
+            all = all.add(column(Column::Status).eq(status));
+        }
+        if let Some(verified) = self.verified {
+            all = all.add(column(Column::IsVerified).eq(verified));
+        }
+        if let Some(mfa) = self.mfa {
+            let none = column(Column::MfaMethods).eq(NO_SECOND_FACTORS);
+            all = all.add(if mfa { none.not() } else { none });
+        }
+        if let Some(from) = self.created_from {
+            all = all.add(column(Column::CreatedAt).gte(from));
+        }
+        if let Some(before) = self.created_before {
+            all = all.add(column(Column::CreatedAt).lt(before));
+        }
+        all
+    }
+}
+
+/// `\`, `%` and `_` escaped for a `LIKE … ESCAPE '\'` pattern.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// The orders `GET /admin/users` lists in. Each has one fixed order even among rows that tie
+/// on the sort value (the id decides; addresses are unique anyway), which keyset pagination
+/// needs, and each is read along an index: `(created_at, id)`, the unique address, and
+/// `(last_login_at, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserOrder {
+    Oldest,
+    Newest,
+    Email,
+    /// Most recent login first; accounts that never signed in last.
+    RecentLogin,
+}
+
+/// Where a page ended: the sort value and id of its last row. Made only by
+/// [`UserOrder::position`], so its value always has the type its order sorts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    order: UserOrder,
+    value: SortValue,
+    id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SortValue {
+    At(Option<DateTime<Utc>>),
+    Text(String),
+}
+
+/// Where a page starts: at the top of an order, or after a row of an earlier page.
+#[derive(Debug, Clone)]
+pub enum PageStart {
+    First(UserOrder),
+    After(Position),
+}
+
+impl UserOrder {
+    /// The sort value of `user` in this order, in the text form [`UserOrder::position`] reads.
+    pub fn key_of(self, user: &Model) -> Option<String> {
+        let at = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+        match self {
+            UserOrder::Oldest | UserOrder::Newest => Some(at(user.created_at)),
+            UserOrder::Email => Some(user.email.clone()),
+            UserOrder::RecentLogin => user.last_login_at.map(at),
+        }
+    }
+
+    /// The position after the row whose sort value (as [`UserOrder::key_of`] wrote it) and id
+    /// these are; `None` when the value cannot be one of this order.
+    pub fn position(self, key: Option<&str>, id: Uuid) -> Option<Position> {
+        let at = |key: &str| DateTime::parse_from_rfc3339(key).ok().map(|at| at.to_utc());
+        let value = match (self, key) {
+            (UserOrder::Oldest | UserOrder::Newest, Some(key)) => SortValue::At(Some(at(key)?)),
+            (UserOrder::Email, Some(key)) => SortValue::Text(key.to_string()),
+            (UserOrder::RecentLogin, Some(key)) => SortValue::At(Some(at(key)?)),
+            (UserOrder::RecentLogin, None) => SortValue::At(None),
+            (_, None) => return None,
+        };
+        Some(Position {
+            order: self,
+            value,
+            id,
+        })
+    }
+}
+
+/// Filtered listings first look for at most this many matches in one unordered pass.
+const FEW_MATCHES: u64 = 1000;
+
+/// A page of accounts with their profiles, and how many accounts match in all.
+pub struct Found {
+    pub rows: Vec<(Model, Option<profiles::Model>)>,
+    pub total: u64,
+}
+
+/// Up to `fetch` accounts from `start` that pass `filter`, and the count of all that pass.
+///
+/// Read so that no listing scans the table more than once or walks an index row by row for
+/// matches that are rare. A filter is first tried in one unordered pass that stops at
+/// [`FEW_MATCHES`]: when it finds them all, they are the count, and the page is ordered from
+/// them alone by id. Otherwise matches are dense, so the ordered index walk of the page stops
+/// early, and one counting pass follows (none when a first page holds every match).
+pub async fn find_page(
+    conn: &impl ConnectionTrait,
+    filter: &UserFilter,
+    start: &PageStart,
+    fetch: u64,
+) -> Result<Found, DbErr> {
+    let condition = filter.condition(conn.get_database_backend());
+    if filter.narrows() {
+        let ids: Vec<Uuid> = Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(condition.clone())
+            .limit(FEW_MATCHES + 1)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        if ids.len() as u64 <= FEW_MATCHES {
+            let total = ids.len() as u64;
+            let only = Condition::all().add(Expr::col((Entity, Column::Id)).is_in(ids));
+            let rows = page(conn, only, start, fetch).await?;
+            return Ok(Found { rows, total });
+        }
+    }
+    let rows = page(conn, condition, start, fetch).await?;
+    let total = match start {
+        PageStart::First(_) if (rows.len() as u64) < fetch => rows.len() as u64,
+        _ => count_matching(conn, filter).await?,
+    };
+    Ok(Found { rows, total })
+}
+
+/// One page of accounts with their profiles: `limit` rows from `start`, under `condition`.
+///
+/// Rows after a position are asked for with a row-value comparison, `(created_at, id) < (?,
+/// ?)`, which both databases answer with a range scan of the composite index, where the
+/// equivalent `a < ? OR (a = ? AND id < ?)` makes them read and sort everything after the
+/// position.
+async fn page(
+    conn: &impl ConnectionTrait,
+    condition: Condition,
+    start: &PageStart,
+    limit: u64,
+) -> Result<Vec<(Model, Option<profiles::Model>)>, DbErr> {
+    let column = |column: Column| Expr::col((Entity, column));
+    let pair = |sorted: Column| Expr::tuple([column(sorted), column(Column::Id)]);
+    let (order, after) = match start {
+        PageStart::First(order) => (*order, None),
+        PageStart::After(position) => (position.order, Some(position)),
+    };
+    let rows = Entity::find()
+        .find_also_related(profiles::Entity)
+        .filter(condition.clone());
+    let after_pair =
+        |at: &Option<DateTime<Utc>>, id: Uuid| Expr::tuple([Expr::val(*at), Expr::val(id)]);
+    let rows = match (order, after.map(|position| (&position.value, position.id))) {
+        (UserOrder::Oldest, after) => {
+            let rows = match after {
+                Some((SortValue::At(at), id)) => {
+                    rows.filter(pair(Column::CreatedAt).gt(after_pair(at, id)))
+                }
+                _ => rows,
+            };
+            rows.order_by_asc(Column::CreatedAt)
+                .order_by_asc(Column::Id)
+        }
+        (UserOrder::Newest, after) => {
+            let rows = match after {
+                Some((SortValue::At(at), id)) => {
+                    rows.filter(pair(Column::CreatedAt).lt(after_pair(at, id)))
+                }
+                _ => rows,
+            };
+            rows.order_by_desc(Column::CreatedAt)
+                .order_by_desc(Column::Id)
+        }
+        // Addresses are unique: the address alone places a row.
+        (UserOrder::Email, after) => {
+            let rows = match after {
+                Some((SortValue::Text(email), _)) => {
+                    rows.filter(column(Column::Email).gt(email.as_str()))
+                }
+                _ => rows,
+            };
+            rows.order_by_asc(Column::Email)
+        }
+        (UserOrder::RecentLogin, after) => {
+            return recent_logins(conn, condition, after, limit).await;
+        }
+    };
+    rows.limit(limit).all(conn).await
+}
+
+/// A page of [`UserOrder::RecentLogin`]: accounts that signed in, most recent first, then
+/// those that never did, by id (time-ordered: newest account first). Read as two index scans, the signed-in part
+/// and then (if the page is not full) the never-signed-in part, because the databases order
+/// nulls differently and neither reads `NULLS LAST` of a descending order off an index.
+async fn recent_logins(
+    conn: &impl ConnectionTrait,
+    condition: Condition,
+    after: Option<(&SortValue, Uuid)>,
+    limit: u64,
+) -> Result<Vec<(Model, Option<profiles::Model>)>, DbErr> {
+    let column = |column: Column| Expr::col((Entity, column));
+    let rows = || {
+        Entity::find()
+            .find_also_related(profiles::Entity)
+            .filter(condition.clone())
+    };
+    let mut page = Vec::new();
+    let never_after = match after {
+        Some((SortValue::At(None), id)) => Some(id),
+        _ => {
+            let mut signed_in = rows().filter(column(Column::LastLoginAt).is_not_null());
+            if let Some((SortValue::At(Some(at)), id)) = after {
+                signed_in = signed_in.filter(
+                    Expr::tuple([column(Column::LastLoginAt), column(Column::Id)])
+                        .lt(Expr::tuple([Expr::val(*at), Expr::val(id)])),
+                );
+            }
+            page = signed_in
+                .order_by_desc(Column::LastLoginAt)
+                .order_by_desc(Column::Id)
+                .limit(limit)
+                .all(conn)
+                .await?;
+            None
+        }
+    };
+    let room = limit.saturating_sub(page.len() as u64);
+    if room > 0 {
+        let mut never = rows().filter(column(Column::LastLoginAt).is_null());
+        if let Some(id) = never_after {
+            never = never.filter(column(Column::Id).lt(id));
+        }
+        page.extend(
+            never
+                .order_by_desc(Column::Id)
+                .limit(room)
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(page)
+}
+
+/// Accounts that pass `filter`.
+pub async fn count_matching(
+    conn: &impl ConnectionTrait,
+    filter: &UserFilter,
+) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(filter.condition(conn.get_database_backend()))
+        .count(conn)
+        .await
+}
+
+#[derive(Debug, FromQueryResult)]
+struct RoleCount {
+    role: String,
+    accounts: i64,
+}
+
+/// How many accounts hold each role that is held at all.
+pub async fn count_by_role(conn: &impl ConnectionTrait) -> Result<Vec<(String, u64)>, DbErr> {
+    let rows = Entity::find()
+        .select_only()
+        .column(Column::Role)
+        .column_as(Expr::col(Column::Id).count(), "accounts")
+        .group_by(Column::Role)
+        .into_model::<RoleCount>()
+        .all(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.role, u64::try_from(row.accounts).unwrap_or(0)))
+        .collect())
+}
+
+/// Accounts created in each of the consecutive periods that `bounds` delimit (`n` bounds make
+/// `n - 1` periods), in one pass over the `created_at` index: one `SUM(CASE …)` per period,
+/// which every database evaluates alike, where grouping by day would need each one's own date
+/// functions.
+pub async fn count_created_between(
+    conn: &impl ConnectionTrait,
+    bounds: &[DateTime<Utc>],
+) -> Result<Vec<u64>, DbErr> {
+    let (Some(first), Some(last)) = (bounds.first(), bounds.last()) else {
+        return Ok(Vec::new());
+    };
+    let created_at = || Expr::col(Column::CreatedAt);
+    let mut query = Entity::find()
+        .select_only()
+        .filter(Column::CreatedAt.gte(*first))
+        .filter(Column::CreatedAt.lt(*last));
+    for (n, period) in bounds.windows(2).enumerate() {
+        let within = created_at().gte(period[0]).and(created_at().lt(period[1]));
+        query = query.column_as(Expr::case(within, 1).finally(0).sum(), format!("p{n}"));
+    }
+    let statement = conn
+        .get_database_backend()
+        .build(&QueryTrait::into_query(query));
+    let Some(row) = conn.query_one_raw(statement).await? else {
+        return Ok(vec![0; bounds.len() - 1]);
+    };
+    (0..bounds.len() - 1)
+        .map(|n| {
+            // SUM over no rows is NULL.
+            let count: Option<i64> = row.try_get("", &format!("p{n}"))?;
+            Ok(count.map_or(0, |count| u64::try_from(count).unwrap_or(0)))
+        })
+        .collect()
+}
+
+/// Accounts seen (a login or refresh) at or after `since`.
+pub async fn count_seen_since(
+    conn: &impl ConnectionTrait,
+    since: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    Entity::find()
+        .filter(Column::LastSeenAt.gte(since))
+        .count(conn)
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn like_wildcards_are_searched_for() {
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(escape_like("jane"), "jane");
+    }
+
+    #[test]
+    fn positions_read_back_what_they_wrote() {
+        let id = Uuid::now_v7();
+        let at = "2026-12-03T10:13:51.123456Z";
+        assert!(UserOrder::Newest.position(Some(at), id).is_some());
+        assert!(UserOrder::Newest.position(Some("yesterday"), id).is_none());
+        assert!(UserOrder::Newest.position(None, id).is_none());
+        assert!(UserOrder::RecentLogin.position(None, id).is_some());
+        assert!(
+            UserOrder::Email
+                .position(Some("a@example.com"), id)
+                .is_some()
+        );
+    }
 
     /// sea-orm derives `Debug` for `ActiveModel`; a change set printed by accident (in an
     /// error or a trace) must not carry the password hash into a log.

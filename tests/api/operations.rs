@@ -278,17 +278,29 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A connection to the binary on `port` once it listens (it has up to 20 s to start).
-fn wait_until_listening(port: u16) -> TcpStream {
+/// Waits until the binary on `port` serves requests (it has up to 20 s to start). Its port
+/// takes connections before start-up ends (the address is bound first, so a port in use
+/// fails before anything is created), so a connection alone proves nothing: `/health` must
+/// answer.
+fn wait_until_serving(port: u16) {
     let started = Instant::now();
     loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(stream) => return stream,
-            Err(_) if started.elapsed() < Duration::from_secs(20) => {
-                std::thread::sleep(Duration::from_millis(50))
-            }
-            Err(err) => panic!("authgate did not start: {err}"),
+        let answered = TcpStream::connect(("127.0.0.1", port)).and_then(|mut stream| {
+            stream.write_all(
+                b"GET /health HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n",
+            )?;
+            let mut response = String::new();
+            stream.read_to_string(&mut response)?;
+            Ok(response.starts_with("HTTP/1.1 200"))
+        });
+        if matches!(answered, Ok(true)) {
+            return;
         }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "authgate did not start serving: {answered:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -313,7 +325,8 @@ fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stream = wait_until_listening(port);
+    wait_until_serving(port);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let body = json!({"email": "jane@example.com", "password": "a secret password"}).to_string();
     let head = format!(
         "POST /auth/login HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
@@ -405,7 +418,7 @@ async fn trace_logs_carry_no_database_or_smtp_password() {
         .stderr(std::fs::File::create(&stderr).unwrap())
         .spawn()
         .unwrap();
-    drop(wait_until_listening(port));
+    wait_until_serving(port);
 
     // A mail to an unreachable server: the worker's failure is logged too.
     let registered = reqwest::Client::new()

@@ -11,7 +11,7 @@ use crate::tokens::claims_of;
 
 /// The code an authenticator app shows for `secret` (base32) at the app's current time,
 /// `steps` steps of 30 s from now.
-pub(crate) fn totp_code(app: &TestApp, secret: &str, steps: i64) -> String {
+pub fn totp_code(app: &TestApp, secret: &str, steps: i64) -> String {
     let secret = totp_rs::Secret::try_from_base32(secret).expect("a base32 secret");
     let time = app.clock.now().timestamp() + steps * 30;
     totp_rs::Builder::new()
@@ -26,7 +26,7 @@ pub(crate) fn totp_code(app: &TestApp, secret: &str, steps: i64) -> String {
 
 /// A verified user with an authenticator app on. Returns the first sign-in's body, the TOTP
 /// secret and the recovery codes.
-pub(crate) async fn user_with_totp(app: &TestApp, email: &str) -> (Value, String, Vec<String>) {
+pub async fn user_with_totp(app: &TestApp, email: &str) -> (Value, String, Vec<String>) {
     let signed_in = app.verified_user(email).await;
     let token = signed_in["access"].as_str();
     let setup = app
@@ -59,13 +59,13 @@ pub(crate) async fn user_with_totp(app: &TestApp, email: &str) -> (Value, String
     (signed_in, secret, codes)
 }
 
-async fn mfa_token(app: &TestApp, email: &str) -> String {
+pub async fn mfa_token(app: &TestApp, email: &str) -> String {
     let login = app.login(email, PASSWORD).await;
     login.expect(403, Some("mfa_required"));
     login.body["mfa_token"].as_str().unwrap().to_string()
 }
 
-async fn verify(app: &TestApp, token: &str, method: &str, code: &str) -> Reply {
+pub async fn verify(app: &TestApp, token: &str, method: &str, code: &str) -> Reply {
     app.post(
         "/auth/mfa/verify",
         json!({"mfa_token": token, "method": method, "code": code}),
