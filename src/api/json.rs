@@ -41,13 +41,13 @@ impl<T: DeserializeOwned + Send> ParsePayload for JsonBody<T> {
     const IS_REQUIRED: bool = true;
 
     async fn from_request(_request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
-        let bytes = read_json_bytes(body.take()?).await?;
+        let bytes = read_body(body.take()?).await?;
         parse(&bytes).map(JsonBody).map_err(Into::into)
     }
 }
 
-/// A JSON body's bytes, up to [`MAX_BODY_BYTES`].
-async fn read_json_bytes(body: poem::Body) -> Result<Vec<u8>, ApiError> {
+/// A body's bytes, up to [`MAX_BODY_BYTES`].
+pub async fn read_body(body: poem::Body) -> Result<Vec<u8>, ApiError> {
     read_limited(body, MAX_BODY_BYTES)
         .await
         .map_err(|err| match err {
@@ -230,7 +230,7 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for OptionalJsonBod
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let bytes = read_json_bytes(body.take()?).await?;
+        let bytes = read_body(body.take()?).await?;
         if bytes.is_empty() {
             return Ok(OptionalJsonBody(None));
         }

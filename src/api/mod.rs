@@ -11,6 +11,7 @@ pub mod avatars;
 pub mod email_change;
 pub mod error;
 mod examples;
+pub mod form;
 pub mod json;
 pub mod keys;
 pub mod me;

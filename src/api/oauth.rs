@@ -6,15 +6,13 @@
 use std::sync::Arc;
 
 use poem::web::Data;
-use poem_openapi::{
-    ApiResponse, Enum, Object, OpenApi,
-    payload::{Form, Json},
-};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi, payload::Json};
 use serde::Deserialize;
 
 use super::{
     ApiTags,
     error::{ApiErrors, error_set},
+    form::FormBody,
 };
 use crate::{
     app::AppState,
@@ -70,7 +68,7 @@ pub struct OAuthTokens {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case")]
 pub enum OAuthErrorCode {
-    /// A parameter is missing or repeated.
+    /// A parameter is missing or sent twice, or the body is not a form.
     InvalidRequest,
     /// The refresh token is unknown, expired, revoked, or was used before (reuse: the session
     /// is revoked).
@@ -130,9 +128,17 @@ impl OAuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         client: Data<&ClientInfo>,
-        body: Form<TokenRequest>,
+        body: FormBody<TokenRequest>,
     ) -> Result<TokenResponse, ApiErrors<OAuthErrors>> {
-        let request = body.0;
+        let request = match body.0 {
+            Ok(request) => request,
+            Err(problem) => {
+                return Ok(TokenResponse::Refused(refused(
+                    OAuthErrorCode::InvalidRequest,
+                    &problem,
+                )));
+            }
+        };
         let Some(grant_type) = request.grant_type.filter(|grant| !grant.is_empty()) else {
             return Ok(TokenResponse::Refused(refused(
                 OAuthErrorCode::InvalidRequest,
@@ -183,9 +189,18 @@ impl OAuthApi {
         &self,
         state: Data<&Arc<AppState>>,
         client: Data<&ClientInfo>,
-        body: Form<RevocationRequest>,
+        body: FormBody<RevocationRequest>,
     ) -> Result<RevocationResponse, ApiErrors<OAuthErrors>> {
-        let Some(token) = body.0.token.filter(|token| !token.is_empty()) else {
+        let request = match body.0 {
+            Ok(request) => request,
+            Err(problem) => {
+                return Ok(RevocationResponse::Refused(refused(
+                    OAuthErrorCode::InvalidRequest,
+                    &problem,
+                )));
+            }
+        };
+        let Some(token) = request.token.filter(|token| !token.is_empty()) else {
             return Ok(RevocationResponse::Refused(refused(
                 OAuthErrorCode::InvalidRequest,
                 "token is missing.",

@@ -88,6 +88,7 @@ pub struct RecoveryCodes {
 
 #[derive(ApiResponse)]
 pub enum RecoveryCodesResponse {
+    /// The new set; the old codes no longer work.
     #[oai(status = 200)]
     Ok(Json<RecoveryCodes>),
 }

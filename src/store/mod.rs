@@ -82,6 +82,11 @@ pub async fn connect(url: &str, open: Open) -> Result<DatabaseConnection, Connec
                 create_folder_of(options.get_filename()).map_err(failed)?;
                 options
             }
+            Open::Existing if !options.get_filename().exists() => {
+                return Err(failed(
+                    "no such file (this command creates nothing; `authgate migrate` does)".into(),
+                ));
+            }
             Open::Existing => options.create_if_missing(false),
         };
         first_connection(options.clone()).await.map_err(failed)?;

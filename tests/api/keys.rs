@@ -250,8 +250,18 @@ db_tests! {
         assert_eq!(lines.len(), 3, "a header and two keys: {listed}");
         assert!(lines[1].contains("current") && !lines[1].contains(&before));
         assert!(lines[2].contains(&before) && lines[2].contains("retired"));
-        app.state.keys.reload().await.unwrap();
-        assert_ne!(app.state.keys.current().kid, before);
+        // The running instance notices the rotation within seconds, without a restart, and
+        // signs with the new key from then on.
+        let waited = std::time::Instant::now();
+        while app.state.keys.current().kid == before {
+            assert!(waited.elapsed() < Duration::from_secs(6), "the running instance still signs with the old key");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let new_kid = lines[1].split_whitespace().next().unwrap();
+        assert_eq!(app.state.keys.current().kid, new_kid);
+        app.verified_user("jane@example.com").await;
+        let token = app.login("jane@example.com", PASSWORD).await.body["access"].as_str().unwrap().to_string();
+        assert_eq!(header_of(&token)["kid"], new_kid);
     }
 
     async fn forged_tokens_are_refused(db: Db) {

@@ -18,6 +18,7 @@ mod keys;
 mod login;
 mod mail;
 mod my_data;
+mod oauth;
 mod openapi;
 mod operations;
 mod password_reset;

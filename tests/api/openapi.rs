@@ -175,3 +175,48 @@ fn the_bearer_scheme_is_declared_for_authorize() {
     assert_eq!(bearer["scheme"], "bearer");
     assert!(document["paths"]["/auth/me"]["get"]["security"].is_array());
 }
+
+#[test]
+fn the_document_is_true_to_the_service_and_its_readers() {
+    let document = generated();
+    assert_eq!(
+        document["servers"],
+        serde_json::json!([{"url": "/"}]),
+        "Swagger UI calls the origin it was loaded from"
+    );
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                assert!(
+                    response["description"]
+                        .as_str()
+                        .is_some_and(|text| !text.trim().is_empty()),
+                    "{method} {path}: {status} has no description"
+                );
+            }
+        }
+    }
+    let ready = &document["paths"]["/ready"]["get"]["responses"]["503"];
+    assert!(
+        ready["description"].as_str().unwrap().contains("not_ready"),
+        "{ready}"
+    );
+    let text = document.to_string();
+    assert!(
+        !text.contains("`Debug`"),
+        "internal doc comments stay out of the document"
+    );
+    let scheme = &document["components"]["securitySchemes"]["BearerAuth"];
+    assert!(
+        scheme["description"]
+            .as_str()
+            .unwrap()
+            .contains("paste the token alone"),
+        "{scheme}"
+    );
+    let token = &document["paths"]["/oauth/token"]["post"]["requestBody"]["content"];
+    assert!(
+        token["application/x-www-form-urlencoded"].is_object(),
+        "{token}"
+    );
+}

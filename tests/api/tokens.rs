@@ -56,6 +56,30 @@ db_tests! {
         }
     }
 
+    async fn refused_access_tokens_say_what_was_wrong(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let signed_in = app.verified_user("jane@example.com").await;
+        let access = signed_in["access"].as_str().unwrap();
+        let mut forged = access.to_string();
+        forged.replace_range(forged.len() - 4.., "AAAA");
+
+        for (header, says) in [
+            (format!("Bearer Bearer {access}"), "says `Bearer` twice"),
+            (format!("Bearer {}", signed_in["refresh"].as_str().unwrap()), "not a JWT"),
+            (format!("Bearer {forged}"), "signature"),
+        ] {
+            let refused = app.client.get(format!("{}/auth/me", app.base)).header("authorization", &header).send().await.unwrap();
+            let refused = crate::helpers::Reply::read(refused).await;
+            refused.expect(401, Some("unauthorized"));
+            assert!(refused.body["message"].as_str().unwrap().contains(says), "{header}: {}", refused.text);
+            assert!(!refused.text.contains(&access[20..]), "the token is never echoed");
+        }
+        app.clock.advance(Duration::from_secs(301));
+        let expired = app.get("/auth/me", Some(access)).await;
+        expired.expect(401, Some("unauthorized"));
+        assert!(expired.body["message"].as_str().unwrap().contains("expired"), "{}", expired.text);
+    }
+
     async fn discovery_points_at_the_keys(db: Db) {
         let app = TestApp::spawn(db).await;
 
