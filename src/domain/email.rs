@@ -87,6 +87,9 @@ fn is_valid_domain(domain: &str) -> bool {
     let tld = labels.last().copied().unwrap_or_default();
     labels.len() >= 2
         && tld.len() >= 2
+        // RFC 6761: `.invalid` never receives mail. It is also where anonymized accounts'
+        // addresses live, so nobody can take one of them ahead of time.
+        && tld != "invalid"
         && tld.chars().all(|c| c.is_ascii_alphabetic())
         && labels.iter().all(|label| {
             !label.is_empty()
@@ -100,6 +103,13 @@ fn is_valid_domain(domain: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reserved_invalid_domain_is_refused() {
+        assert!(Email::parse("deleted-1@anonymized.invalid").is_err());
+        assert!(Email::parse("jane@example.invalid").is_err());
+        assert!(Email::parse("jane@invalid.example.com").is_ok());
+    }
 
     #[test]
     fn normalises_case_and_whitespace() {

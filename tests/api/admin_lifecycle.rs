@@ -370,11 +370,20 @@ db_tests! {
         assert_scrubbed(&others, "jane@example.com");
         app.get("/auth/me", token(&jane)).await.expect(401, Some("unauthorized"));
 
-        // Enabled again, it still cannot sign in: the password is gone too.
+        // Enabled again, it still cannot sign in: no address under `.invalid` is accepted, and
+        // the password is gone too. Nobody can register such an address ahead of an
+        // anonymization either.
         act(&app, Method::POST, &format!("/admin/users/{id}/enable"), token(&boss)).await.expect(200, None);
-        app.login(&format!("deleted-{id}@anonymized.invalid"), PASSWORD)
+        let anonymized = format!("deleted-{id}@anonymized.invalid");
+        let refused = app.login(&anonymized, PASSWORD).await;
+        refused.expect(400, Some("validation_failed"));
+        assert!(!refused.field_problems("email").is_empty(), "{}", refused.text);
+        app.post("/auth/login", json!({"login": anonymized, "password": PASSWORD}))
             .await
             .expect(401, Some("invalid_credentials"));
+        let squatter = app.register(&format!("deleted-{}@anonymized.invalid", uuid::Uuid::new_v4()), PASSWORD).await;
+        squatter.expect(400, Some("validation_failed"));
+        assert!(!squatter.field_problems("email").is_empty(), "{}", squatter.text);
         app.verified_user("jane@example.com").await;
         app.request(Method::PATCH, "/auth/me", token(&boss), Some(json!({"username": "jane.doe"})))
             .await
