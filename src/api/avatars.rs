@@ -27,7 +27,7 @@ use super::{
     ApiTags,
     auth::BearerAuth,
     error::{ApiError, ApiErrors, ErrorCode, error_set},
-    json::{BodyError, drain, media_type, read_limited},
+    json::{BodyError, declared_media_type, drain, read_limited},
 };
 use crate::{
     app::AppState,
@@ -301,12 +301,7 @@ impl<'a> ApiExtractor<'a> for PictureUpload {
             .data::<Arc<AppState>>()
             .ok_or_else(|| ApiError::new(ErrorCode::InternalError))?;
         let config = &state.config;
-        let declared = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .map(media_type)
-            .unwrap_or_default();
+        let declared = declared_media_type(request).unwrap_or_default();
         let picture = if IMAGE_TYPES.contains(&declared.as_str()) {
             read_limited(body.take()?, config.avatar_max_bytes)
                 .await

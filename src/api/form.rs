@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use poem::{Request, RequestBody, http::header};
+use poem::{Request, RequestBody};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
     payload::{ParsePayload, Payload},
@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use super::{
     error::{ApiError, ErrorCode},
-    json::{media_type, read_body},
+    json::{declared_media_type, media_type, read_body},
 };
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -86,12 +86,7 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for FormBody<T> {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let declares_form = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(<Self as Payload>::check_content_type);
-        if declares_form {
+        if declared_media_type(request).as_deref() == Some(FORM) {
             <Self as ParsePayload>::from_request(request, body).await
         } else {
             Err(ApiError::new(ErrorCode::UnsupportedMediaType).into())

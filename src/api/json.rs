@@ -192,11 +192,16 @@ impl<'a, T: Type + DeserializeOwned + Send> ApiExtractor<'a> for JsonBody<T> {
 }
 
 fn declares_json(request: &Request) -> bool {
+    declared_media_type(request).is_some_and(|media_type| is_json(&media_type))
+}
+
+/// The media type the request declares for its body (lowercased, without parameters).
+pub fn declared_media_type(request: &Request) -> Option<String> {
     request
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
-        .is_some_and(is_json)
+        .map(media_type)
 }
 
 /// A JSON body the client may leave out (`None` when the request has none), for operations

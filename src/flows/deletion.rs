@@ -92,7 +92,8 @@ impl Deletion {
 
     /// Schedules the signed-in account's deletion (or, with no grace, purges it). The
     /// password is proven again, counted against the login lockout, and with two-factor on a
-    /// second-factor code too: a stolen access token alone cannot delete an account. The last active admin cannot leave (`LastAdmin`).
+    /// second-factor code too: a stolen access token alone cannot delete an account. The last
+    /// active admin cannot leave (`LastAdmin`).
     pub async fn request(
         &self,
         account: &Account,

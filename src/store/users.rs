@@ -719,9 +719,10 @@ async fn page(
 }
 
 /// A page of [`UserOrder::RecentLogin`]: accounts that signed in, most recent first, then
-/// those that never did, by id (time-ordered: newest account first). Read as two index scans, the signed-in part
-/// and then (if the page is not full) the never-signed-in part, because the databases order
-/// nulls differently and neither reads `NULLS LAST` of a descending order off an index.
+/// those that never did, by id (time-ordered: newest account first). Read as two index
+/// scans, the signed-in part and then (if the page is not full) the never-signed-in part,
+/// because the databases order nulls differently and neither reads `NULLS LAST` of a
+/// descending order off an index.
 async fn recent_logins(
     conn: &impl ConnectionTrait,
     condition: Condition,
