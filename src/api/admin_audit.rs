@@ -92,7 +92,8 @@ impl AdminAuditApi {
     /// Writes the `before` values of the event's `changes` back, as a new audited edit by
     /// you (its `details` name the reverted event). Refused with 409 `conflict`, changing
     /// nothing, when any of those fields changed since the event (each is named in
-    /// `fields`); an event without `changes` is 400 `not_revertible`. The values written back
+    /// `fields`); an event without `changes`, or one that changed an uploaded picture (whose
+    /// bytes are gone once replaced), is 400 `not_revertible`. The values written back
     /// are checked like any edit (`validation_failed`, `email_taken`, `last_admin`, …).
     #[oai(path = "/admin/audit/:id/revert", method = "post")]
     async fn revert(

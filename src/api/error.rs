@@ -62,7 +62,7 @@ error_codes! {
     OtpLocked = (BAD_REQUEST, "otp_locked", "Too many wrong codes. Ask for a new code."),
     InvalidImage = (BAD_REQUEST, "invalid_image",
         "The picture is not a PNG, JPEG or WebP image of at most 4096×4096 pixels."),
-    NotRevertible = (BAD_REQUEST, "not_revertible", "This event changed no fields, so there is nothing to revert."),
+    NotRevertible = (BAD_REQUEST, "not_revertible", "This event cannot be reverted: it changed no fields, or an uploaded picture that is gone."),
     InvalidMfaCode = (BAD_REQUEST, "invalid_mfa_code", "The second-factor code is wrong or was already used."),
     NoPendingSetup = (BAD_REQUEST, "no_pending_setup", "Start with POST /auth/mfa/totp/setup."),
     Unauthorized = (UNAUTHORIZED, "unauthorized",

@@ -305,7 +305,7 @@ impl TwoFactorApi {
         ) {
             (Some(token), _) => state.sign_in.mail_second_factor(&token).await?,
             (None, Some(caller)) => state.two_factor.mail_step_up_code(&caller.account).await?,
-            (None, None) => return Err(ApiError::new(ErrorCode::Unauthorized).into()),
+            (None, None) => return Err(ApiError::new(ErrorCode::InvalidMfaToken).into()),
         };
         Ok(MailedResponse::Accepted(Json(CodeMailed {
             otp_expires_in,

@@ -4,13 +4,13 @@ use std::{collections::BTreeMap, sync::Arc};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::{Enum, Object};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::{error::AuthError, profile_schema::ProfileSchema, usernames::Username};
-use crate::store::{profiles, users};
+use crate::store::{self, profiles, users};
 
 /// The role that administers accounts; `AUTHGATE_ROLES` always contains it.
 pub const ADMIN_ROLE: &str = "admin";
@@ -189,6 +189,13 @@ impl Accounts {
         }
     }
 
+    /// Whether `url`, as a user object shows it, is a picture stored by the service (see
+    /// [`stored_picture_path`]) rather than one set by hand.
+    pub fn is_stored_picture(&self, url: &str) -> bool {
+        url.strip_prefix(self.public_url.as_str())
+            .is_some_and(|path| path.starts_with("/avatars/"))
+    }
+
     pub fn schema(&self) -> &ProfileSchema {
         &self.schema
     }
@@ -282,6 +289,22 @@ impl Accounts {
         conn: &impl ConnectionTrait,
     ) -> Result<Vec<Uuid>, AuthError> {
         Ok(users::lock_active_with_role(conn, ADMIN_ROLE).await?)
+    }
+
+    /// Starts the transaction of an admin's write with [`Accounts::lock_active_admins`]
+    /// taken, and refuses it unless `admin` (none for the command line) is still one of them:
+    /// an admin disabled or demoted while their request waited, for a password hash say,
+    /// changes nothing.
+    pub async fn begin_admin_change(
+        &self,
+        admin: Option<Uuid>,
+    ) -> Result<DatabaseTransaction, AuthError> {
+        let txn = store::begin(&self.db).await?;
+        let admins = self.lock_active_admins(&txn).await?;
+        if admin.is_some_and(|admin| !admins.contains(&admin)) {
+            return Err(AuthError::Forbidden);
+        }
+        Ok(txn)
     }
 
     /// Refuses a change that would leave no active admin: `leaving` is the admin about to be

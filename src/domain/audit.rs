@@ -242,10 +242,14 @@ impl AuditTrail {
     }
 }
 
-/// `details` without the addresses in it; what does not parse is dropped whole.
+/// `details` without the addresses in it, nor the free text of an admin's `reason`; what
+/// does not parse is dropped whole.
 fn scrub_details(stored: &str) -> String {
     match serde_json::from_str::<Value>(stored) {
         Ok(mut details) => {
+            if let Value::Object(fields) = &mut details {
+                fields.remove("reason");
+            }
             drop_addresses(&mut details);
             details.to_string()
         }
@@ -280,9 +284,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scrubbing_drops_addresses_from_details_and_personal_fields_from_changes() {
+    fn scrubbing_drops_addresses_and_reasons_from_details_and_personal_fields_from_changes() {
         let details = json!({
-            "reason": "invalid_credentials",
+            "reason": "Jane Roe keeps charging back, phone 555-0100",
             "old": "jane@example.com",
             "nested": {"to": ["jane@example.com", "kept"]},
             "count": 3,
@@ -290,7 +294,7 @@ mod tests {
         let scrubbed: Value = serde_json::from_str(&scrub_details(&details.to_string())).unwrap();
         assert_eq!(
             scrubbed,
-            json!({"reason": "invalid_credentials", "old": null, "nested": {"to": [null, "kept"]}, "count": 3})
+            json!({"old": null, "nested": {"to": [null, "kept"]}, "count": 3})
         );
         assert_eq!(scrub_details("not json"), "{}");
 

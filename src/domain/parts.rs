@@ -109,6 +109,7 @@ impl Parts {
             Arc::clone(&vault),
             Arc::clone(&codes),
             Arc::clone(&passwords),
+            Arc::clone(&limiter),
             Arc::clone(&audit),
             Arc::clone(&outbox),
             Arc::clone(&devices),

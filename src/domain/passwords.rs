@@ -20,7 +20,7 @@ use super::{
 use crate::{
     clock::Clock,
     mail::templates,
-    store::{sessions, trusted_devices, users},
+    store::{mfa_challenges, sessions, trusted_devices, users},
 };
 
 pub struct Passwords {
@@ -175,8 +175,10 @@ impl Passwords {
         let proves_address = action == Action::PasswordReset;
         let user = users::set_password(txn, user_id, new_hash, proves_address, now).await?;
         sessions::revoke_all_of(txn, user_id, now).await?;
-        // A device trusted by whoever knew the old password is no longer trusted either.
+        // A device trusted by whoever knew the old password is no longer trusted either, and
+        // a sign-in that proved the old password cannot finish with its second factor.
         trusted_devices::delete_all_of(txn, user_id).await?;
+        mfa_challenges::delete_all_of(txn, user_id).await?;
         self.audit
             .record(txn, Event::new(action, Some(user_id), client))
             .await?;

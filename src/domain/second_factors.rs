@@ -17,6 +17,7 @@ use super::{
     codes::{Codes, Purpose},
     email::Email,
     error::{AuthError, MfaChallenge},
+    limits::{LimitKind, Limiter},
     outbox::{Letter, Outbox},
     passwords::Passwords,
     recovery_codes, totp,
@@ -154,6 +155,7 @@ pub struct SecondFactors {
     vault: Arc<Vault>,
     codes: Arc<Codes>,
     passwords: Arc<Passwords>,
+    limiter: Arc<Limiter>,
     audit: Arc<AuditTrail>,
     outbox: Arc<Outbox>,
     devices: Arc<TrustedDevices>,
@@ -168,6 +170,7 @@ impl SecondFactors {
         vault: Arc<Vault>,
         codes: Arc<Codes>,
         passwords: Arc<Passwords>,
+        limiter: Arc<Limiter>,
         audit: Arc<AuditTrail>,
         outbox: Arc<Outbox>,
         devices: Arc<TrustedDevices>,
@@ -179,6 +182,7 @@ impl SecondFactors {
             vault,
             codes,
             passwords,
+            limiter,
             audit,
             outbox,
             devices,
@@ -316,7 +320,7 @@ impl SecondFactors {
         client: &ClientInfo,
     ) -> Result<Vec<String>, AuthError> {
         let user = self.confirm_password(user_id, password).await?;
-        self.accept(&user, None, code, client).await?;
+        self.accept_counted(&user, None, code, client).await?;
         let txn = store::begin(&self.db).await?;
         mfa_factors::delete(&txn, user_id, factor.as_str()).await?;
         let methods = self.record_methods(&txn, user_id).await?;
@@ -343,7 +347,7 @@ impl SecondFactors {
         if Self::sign_in_methods(&user).is_empty() {
             return Err(AuthError::InvalidMfaCode);
         }
-        self.accept(&user, None, code, client).await?;
+        self.accept_counted(&user, None, code, client).await?;
         let txn = store::begin(&self.db).await?;
         let codes = self.replace_recovery_codes(&txn, user_id).await?;
         txn.commit().await?;
@@ -390,7 +394,7 @@ impl SecondFactors {
                 challenge: None,
                 methods,
             }),
-            Some(code) => self.accept(user, None, code, client).await,
+            Some(code) => self.accept_counted(user, None, code, client).await,
         }
     }
 
@@ -449,13 +453,11 @@ impl SecondFactors {
             .await?
             .ok_or(AuthError::InvalidMfaToken)?;
         let now = self.clock.now();
-        if let Err(err) = self.accept(&user, Some(method), code, client).await {
+        let checked = self.accept_counted(&user, Some(method), code, client).await;
+        if let Err(err) = checked {
             if matches!(err, AuthError::InvalidMfaCode) {
                 mfa_challenges::count_failure(&self.db, challenge.id, CHALLENGE_ATTEMPTS, now)
                     .await?;
-                let event = Event::new(Action::MfaChallengeFailed, Some(user.id), client)
-                    .with(json!({"method": method_name(method)}));
-                self.audit.record(&self.db, event).await?;
             }
             return Err(err);
         }
@@ -478,6 +480,37 @@ impl SecondFactors {
             .await?
             .filter(|challenge| challenge.used_at.is_none() && now < challenge.expires_at)
             .ok_or(AuthError::InvalidMfaToken)
+    }
+
+    /// Checks a code as [`Self::accept`] does, counted against the account's login allowance
+    /// like a password (§11): whoever holds the password, or a stolen session, cannot guess
+    /// codes faster than a password guesser, and a right code gives its attempt back. A wrong
+    /// one is recorded as `mfa_challenge_failed`.
+    async fn accept_counted(
+        &self,
+        user: &users::Model,
+        method: Option<Method>,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        self.limiter
+            .hit(&self.db, LimitKind::LoginAccount, &user.email)
+            .await?;
+        match self.accept(user, method, code, client).await {
+            Ok(()) => {
+                self.limiter
+                    .refund(&self.db, LimitKind::LoginAccount, &user.email)
+                    .await
+            }
+            Err(AuthError::InvalidMfaCode) => {
+                let method = method.map_or("any", method_name);
+                let event = Event::new(Action::MfaChallengeFailed, Some(user.id), client)
+                    .with(json!({"method": method}));
+                self.audit.record(&self.db, event).await?;
+                Err(AuthError::InvalidMfaCode)
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Checks a code of `method`, or of whichever method its shape and the account's

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use poem_openapi::Object;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::DatabaseTransaction;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -27,7 +27,7 @@ use crate::{
         purge::{Purge, PurgeTrigger},
     },
     mail::templates,
-    store::{self, profiles, sessions, users},
+    store::{profiles, sessions, users},
 };
 
 /// The longest reason an admin may give for disabling an account.
@@ -54,6 +54,13 @@ pub enum Operator<'a> {
 }
 
 impl Operator<'_> {
+    fn admin_id(self) -> Option<Uuid> {
+        match self {
+            Operator::Admin(admin) => Some(admin.id),
+            Operator::CommandLine => None,
+        }
+    }
+
     /// The event of a change `action` to `user_id`, recorded as done by this operator.
     fn event<'c>(
         self,
@@ -85,7 +92,6 @@ pub enum AdminDeletion {
 }
 
 pub struct AdminLifecycle {
-    db: DatabaseConnection,
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
     accounts: Arc<Accounts>,
@@ -97,7 +103,6 @@ pub struct AdminLifecycle {
 impl AdminLifecycle {
     pub fn new(parts: &Parts) -> AdminLifecycle {
         AdminLifecycle {
-            db: parts.db.clone(),
             config: Arc::clone(&parts.config),
             clock: Arc::clone(&parts.clock),
             accounts: Arc::clone(&parts.accounts),
@@ -311,14 +316,10 @@ impl AdminLifecycle {
         {
             return Err(AuthError::CannotTargetSelf);
         }
-        let txn = store::begin(&self.db).await?;
-        let admins = self.accounts.lock_active_admins(&txn).await?;
-        if let Operator::Admin(admin) = operator
-            && !admins.contains(&admin.id)
-        {
-            // Disabled, demoted or deleted since the request was authenticated.
-            return Err(AuthError::Forbidden);
-        }
+        let txn = self
+            .accounts
+            .begin_admin_change(operator.admin_id())
+            .await?;
         let user = users::lock(&txn, user_id)
             .await?
             .ok_or(AuthError::NotFound)?;

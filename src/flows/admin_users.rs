@@ -42,7 +42,7 @@ use crate::{
     },
     mail::templates,
     store::{
-        self, audit, profiles, sessions,
+        audit, profiles, sessions,
         users::{self, PageStart, UserFilter, UserOrder},
     },
 };
@@ -359,7 +359,7 @@ impl AdminUsers {
             username: username.map(String::from),
         };
 
-        let txn = store::begin(&self.db).await?;
+        let txn = self.accounts.begin_admin_change(actor).await?;
         let user = users::insert(&txn, registration, !invited, self.clock.now())
             .await
             .map_err(collision)?;
@@ -412,11 +412,7 @@ impl AdminUsers {
         client: &ClientInfo,
     ) -> Result<Account, AuthError> {
         let edit = self.check_update(request)?;
-        let txn = store::begin(&self.db).await?;
-        if edit.changes.role.is_some() {
-            // Before the target's row, as every change that can take an admin away does.
-            self.accounts.lock_active_admins(&txn).await?;
-        }
+        let txn = self.accounts.begin_admin_change(actor).await?;
         let user = users::lock(&txn, user_id)
             .await?
             .ok_or(AuthError::NotFound)?;
@@ -436,7 +432,7 @@ impl AdminUsers {
         event_id: Uuid,
         client: &ClientInfo,
     ) -> Result<Account, AuthError> {
-        let txn = store::begin(&self.db).await?;
+        let txn = self.accounts.begin_admin_change(Some(actor)).await?;
         let event = audit::find(&txn, event_id)
             .await?
             .ok_or(AuthError::NotFound)?;
@@ -452,9 +448,17 @@ impl AdminUsers {
             })
             .ok_or(AuthError::NotRevertible)?;
         let user_id = event.user_id.ok_or(AuthError::NotRevertible)?;
-        if changes.contains_key("role") {
-            // Before the target's row, as every change that can take an admin away does.
-            self.accounts.lock_active_admins(&txn).await?;
+        // A stored picture's bytes are gone once replaced: writing its URL back would show a
+        // picture that no longer exists (and delete the one that does).
+        let stored_picture = |pair: &Value| {
+            ["before", "after"].iter().any(|side| {
+                pair.pointer(&format!("/{side}/avatar_url"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|url| self.accounts.is_stored_picture(url))
+            })
+        };
+        if changes.get("profile").is_some_and(stored_picture) {
+            return Err(AuthError::NotRevertible);
         }
         // The account is gone (purged): there is nothing to write back to.
         let user = users::lock(&txn, user_id)
@@ -519,7 +523,7 @@ impl AdminUsers {
         user_id: Uuid,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        let txn = store::begin(&self.db).await?;
+        let txn = self.accounts.begin_admin_change(Some(actor)).await?;
         let user = users::lock(&txn, user_id)
             .await?
             .ok_or(AuthError::NotFound)?;
@@ -544,7 +548,7 @@ impl AdminUsers {
         user_id: Uuid,
         client: &ClientInfo,
     ) -> Result<Account, AuthError> {
-        let txn = store::begin(&self.db).await?;
+        let txn = self.accounts.begin_admin_change(Some(actor)).await?;
         let user = users::lock(&txn, user_id)
             .await?
             .ok_or(AuthError::NotFound)?;
@@ -568,7 +572,7 @@ impl AdminUsers {
         user_id: Uuid,
         client: &ClientInfo,
     ) -> Result<u64, AuthError> {
-        let txn = store::begin(&self.db).await?;
+        let txn = self.accounts.begin_admin_change(Some(actor)).await?;
         let user = users::lock(&txn, user_id)
             .await?
             .ok_or(AuthError::NotFound)?;
@@ -693,7 +697,10 @@ impl AdminUsers {
                 .role
                 .as_deref()
                 .is_some_and(|role| role != ADMIN_ROLE);
-        if loses_admin && user.status == users::ACTIVE {
+        // An admin whose address is marked unproven can no longer sign in to act as one.
+        let unverified = user.is_verified && edit.changes.is_verified == Some(false);
+        if (loses_admin || (unverified && user.role == ADMIN_ROLE)) && user.status == users::ACTIVE
+        {
             self.accounts
                 .ensure_other_active_admin(txn, user.id)
                 .await?;

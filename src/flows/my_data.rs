@@ -13,6 +13,7 @@ use crate::{
     clock::Clock,
     domain::{
         Account, AuthError,
+        audit::Action,
         error::FieldErrors,
         parts::Parts,
         sessions::{SessionView, Sessions},
@@ -101,7 +102,7 @@ impl MyData {
             .await?
             .into_iter()
             .map(|row| ExportedEvent {
-                details: json_object(&row.details).unwrap_or_default(),
+                details: owner_details(&row),
                 changes: row.changes.as_deref().and_then(json_object),
                 event: security_event(row),
             })
@@ -144,6 +145,16 @@ fn security_event(row: audit::Model) -> SecurityEvent {
 }
 
 /// A stored JSON object; `None` for anything else.
+/// An event's details as its account's owner may see them: the note an admin wrote on why
+/// the account was disabled stays with the admins.
+fn owner_details(row: &audit::Model) -> BTreeMap<String, Value> {
+    let mut details = json_object(&row.details).unwrap_or_default();
+    if row.action == Action::AccountDisabled.as_str() {
+        details.remove("reason");
+    }
+    details
+}
+
 fn json_object(stored: &str) -> Option<BTreeMap<String, Value>> {
     serde_json::from_str(stored).ok()
 }

@@ -176,7 +176,10 @@ impl Registration {
         let now = self.clock.now();
         let user = match users::lock_by_email(&txn, new.email.as_str()).await? {
             Some(user) if user.is_verified => return Err(AuthError::EmailTaken),
-            Some(user) => users::replace_registration(&txn, &user, registration, now).await?,
+            Some(user) => {
+                let registration = self.keeping_what_an_admin_gave(&user, registration);
+                users::replace_registration(&txn, &user, registration, now).await?
+            }
             None => match users::insert_unverified(&txn, registration, now).await {
                 Ok(user) => {
                     profiles::insert_empty(&txn, user.id).await?;
@@ -305,6 +308,24 @@ impl Registration {
         };
         self.codes.send(&email, purpose).await?;
         Ok(self.codes.ttl_seconds())
+    }
+
+    /// A registration over an unverified account an admin created (an invitation) replaces
+    /// the password and names, as any re-registration does, but not the role or username the
+    /// admin gave it: whoever registers has proven nothing yet, and must not turn an invited
+    /// admin into a plain user (or take the name) before the invitee arrives.
+    fn keeping_what_an_admin_gave(
+        &self,
+        user: &users::Model,
+        mut registration: users::Registration,
+    ) -> users::Registration {
+        if !self.config.self_assignable_roles.contains(&user.role) {
+            registration.role = user.role.clone();
+        }
+        if registration.username.is_none() {
+            registration.username = user.username.clone();
+        }
+        registration
     }
 
     fn check(&self, request: RegisterRequest) -> Result<NewAccount, AuthError> {

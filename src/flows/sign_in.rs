@@ -151,9 +151,7 @@ impl SignIn {
         client: &ClientInfo,
     ) -> Result<SignedIn, AuthError> {
         let proven = self.authenticate(request, client).await?;
-        if AccountStatus::parse(&proven.user.status) != AccountStatus::PendingDeletion {
-            return Err(AuthError::NotPendingDeletion);
-        }
+        self.ensure_restorable(&proven.user)?;
         if self.has_second_factor(&proven.user) {
             return Err(self
                 .wait_for_second_factor(&proven.user, ChallengePurpose::Restore)
@@ -187,16 +185,9 @@ impl SignIn {
             errors.add("method", "Choose totp, email or recovery_code.");
         }
         let method = errors.finish(request.method)?;
-        let waiting = self.second_factors.waiting_user(&request.mfa_token).await?;
-        self.limiter
-            .hit(&self.db, LimitKind::LoginAccount, &waiting.email)
-            .await?;
         let passed = self
             .second_factors
             .pass_challenge(&request.mfa_token, method, &request.code, client)
-            .await?;
-        self.limiter
-            .refund(&self.db, LimitKind::LoginAccount, &waiting.email)
             .await?;
 
         let txn = store::begin(&self.db).await?;
@@ -307,7 +298,22 @@ impl SignIn {
         })
     }
 
-    /// Cancels the deletion of `user` inside `txn`: active again, audited, confirmed by mail.
+    /// Whether the deletion of `user` can still be cancelled: it is scheduled, nobody (an
+    /// admin) has disabled the account meanwhile, and the grace has not ended. An account past
+    /// its grace is as good as purged, so it answers like one that does not exist.
+    fn ensure_restorable(&self, user: &users::Model) -> Result<(), AuthError> {
+        if AccountStatus::parse(&user.status) != AccountStatus::PendingDeletion {
+            return Err(AuthError::NotPendingDeletion);
+        }
+        match user.deletion_scheduled_for {
+            Some(due) if due <= self.clock.now() => Err(AuthError::InvalidCredentials),
+            _ => Ok(()),
+        }
+    }
+
+    /// Cancels the deletion of `user` (its row locked in `txn`) inside `txn`: active again,
+    /// audited, confirmed by mail. The account is checked again under the lock, since a
+    /// second-factor restore completes minutes after its password was checked.
     async fn keep(
         &self,
         txn: &DatabaseTransaction,
@@ -315,6 +321,7 @@ impl SignIn {
         upgraded_hash: Option<String>,
         client: &ClientInfo,
     ) -> Result<users::Model, AuthError> {
+        self.ensure_restorable(user)?;
         let now = self.clock.now();
         users::set_status(txn, user.id, users::ACTIVE, None, now).await?;
         let user = users::record_login(txn, user.id, upgraded_hash, now).await?;

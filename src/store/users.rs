@@ -319,6 +319,8 @@ pub async fn count_other_active_with_role(
     Entity::find()
         .filter(Column::Role.eq(role))
         .filter(Column::Status.eq(ACTIVE))
+        // An invited admin who never set a password cannot sign in yet.
+        .filter(Column::IsVerified.eq(true))
         .filter(Column::Id.ne(except))
         .count(conn)
         .await

@@ -548,6 +548,38 @@ db_tests! {
         assert_eq!(signed_in.body["user"]["is_verified"], true);
     }
 
+    async fn registering_over_an_invitation_keeps_the_role_the_admin_gave(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let (token, _) = admin(&app, "admin@example.com").await;
+        let invited = call(&app, Method::POST, "/admin/users", &token,
+            json!({"email": "deputy@example.com", "role": "admin", "username": "deputy"})).await;
+        invited.expect(201, None);
+        let path = format!("/admin/users/{}", invited.body["id"].as_str().unwrap());
+
+        // Someone else registers the invited address before the invitee arrives.
+        app.pass_cooldown();
+        app.register("deputy@example.com", "the squatter's password").await.expect(201, None);
+
+        let account = get(&app, &path, &token).await;
+        assert_eq!(account.body["role"], "admin");
+        assert_eq!(account.body["username"], "deputy");
+        // An invited admin who never signed in does not count as one: the last one stays.
+        let admin_id = app.login("admin@example.com", PASSWORD).await.body["user"]["id"].as_str().unwrap().to_string();
+        call(&app, Method::PATCH, &format!("/admin/users/{admin_id}"), &token, json!({"role": "user"}))
+            .await
+            .expect(409, Some("last_admin"));
+    }
+
+    async fn the_last_admin_cannot_be_marked_unverified(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let (token, admin_id) = admin(&app, "admin@example.com").await;
+        let path = format!("/admin/users/{admin_id}");
+
+        call(&app, Method::PATCH, &path, &token, json!({"is_verified": false})).await.expect(409, Some("last_admin"));
+        assert_eq!(get(&app, &path, &token).await.body["is_verified"], true);
+        app.login("admin@example.com", PASSWORD).await.expect(200, None);
+    }
+
     async fn one_account_shows_its_sessions_and_login_lockout(db: Db) {
         let app = TestApp::spawn_with(db, |config| {
             config.limits = Limits { login_account: Some(Limit { count: 3, window: minutes(15) }), ..Limits::OFF };
@@ -991,6 +1023,11 @@ db_tests! {
         let (code, out, err) = authgate(&["users", "set-role", "invitee@example.com", "admin"], "");
         assert_eq!(code, Some(0), "{err}");
         assert!(out.contains("invitee@example.com") && out.contains("admin"), "{out}");
+        let (code, _, err) = authgate(&["users", "set-role", "root@example.com", "user"], "");
+        assert_eq!(code, Some(1), "an invitee who never signed in is no admin to rely on yet");
+        assert!(err.contains("last_admin"), "{err}");
+        let (code, out, err) = authgate(&["users", "create", "--email", "deputy@example.com", "--role", "admin"], &format!("{PASSWORD}\n"));
+        assert_eq!(code, Some(0), "{out}{err}");
         let (code, out, err) = authgate(&["users", "set-role", "root@example.com", "user"], "");
         assert_eq!(code, Some(0), "{err}");
         assert!(out.contains("was admin"), "{out}");
@@ -1008,7 +1045,7 @@ db_tests! {
             .await
             .unwrap();
         let created = authgate::store::audit::page(&db, &authgate::store::audit::EventFilter { action: Some("account_created".into()), ..Default::default() }, None, 10).await.unwrap();
-        assert_eq!(created.len(), 2);
+        assert_eq!(created.len(), 3);
         assert!(created.iter().all(|event| event.actor_id.is_none() && event.user_agent.as_deref() == Some("authgate-cli")));
     }
 

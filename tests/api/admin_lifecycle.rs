@@ -123,7 +123,13 @@ db_tests! {
         enabled.expect(200, None);
         assert_eq!(enabled.body["status"], "active");
         assert_eq!(enabled.body["is_active"], true);
-        app.login("jane@example.com", PASSWORD).await.expect(200, None);
+        let back = app.login("jane@example.com", PASSWORD).await;
+        back.expect(200, None);
+        // The admin's reason stays with the admins: the owner's export shows the event only.
+        let export = app.get("/auth/me/export", back.body["access"].as_str()).await;
+        export.expect(200, None);
+        assert!(export.body["events"].as_array().unwrap().iter().any(|event| event["event"] == "account_disabled"));
+        assert!(!export.body.to_string().contains("chargebacks"), "{}", export.body);
         let enabled_events = named(&events_of(&app, id).await, "account_enabled")
             .into_iter()
             .map(|event| event.actor_id)

@@ -513,6 +513,28 @@ db_tests! {
         assert_eq!(app.count("avatars").await, 0);
     }
 
+    async fn a_picture_change_cannot_be_reverted_to_a_picture_that_is_gone(db: Db) {
+        let app = TestApp::spawn(db).await;
+        app.verified_user("boss@example.com").await;
+        app.execute("UPDATE users SET role = 'admin' WHERE email = 'boss@example.com'").await;
+        let boss = app.login("boss@example.com", PASSWORD).await.body["access"].as_str().unwrap().to_string();
+        let signed_in = app.verified_user("jane@example.com").await;
+        let token = signed_in["access"].as_str();
+        put(&app, token, Some("image/png"), encoded(photo(), ImageFormat::Png)).await.expect(200, None);
+        let second = put(&app, token, Some("image/webp"), encoded(photo(), ImageFormat::WebP)).await;
+        second.expect(200, None);
+        let path = own_path(&app, &second.body);
+
+        let events = app.get("/admin/audit?event=avatar_changed&limit=1", Some(&boss)).await;
+        let change = events.body["events"][0]["id"].as_str().unwrap().to_string();
+        let refused = app.request(Method::POST, &format!("/admin/audit/{change}/revert"), Some(&boss), None).await;
+
+        refused.expect(400, Some("not_revertible"));
+        assert_eq!(fetch(&app, &path, None).await.status, 200, "the picture shown is still there");
+        let me = app.get("/auth/me", token).await;
+        assert_eq!(me.body["profile"]["avatar_url"], second.body["profile"]["avatar_url"]);
+    }
+
     async fn every_instance_serves_the_picture_under_its_public_url(db: Db) {
         let app = TestApp::spawn(db).await;
         let signed_in = app.verified_user("jane@example.com").await;

@@ -231,6 +231,9 @@ db_tests! {
         app.post("/auth/mfa/challenge", json!({"mfa_token": "not a token", "method": "email"}))
             .await
             .expect(401, Some("invalid_mfa_token"));
+        app.post("/auth/mfa/challenge", json!({"method": "email"}))
+            .await
+            .expect(401, Some("invalid_mfa_token"));
         let sent = app.post("/auth/mfa/challenge", json!({"mfa_token": mfa_token, "method": "email"})).await;
         sent.expect(202, None);
         assert_eq!(sent.body["otp_expires_in"], 600);
@@ -262,6 +265,52 @@ db_tests! {
         let locked = verify(&app, &token, "totp", &good).await;
         locked.expect(429, Some("rate_limited"));
         app.login("jane@example.com", PASSWORD).await.expect(429, Some("rate_limited"));
+    }
+
+    async fn step_up_codes_count_toward_the_lockout_like_passwords(db: Db) {
+        let app = TestApp::spawn_with(db, |config| {
+            config.limits.login_account = Some(authgate::config::Limit { count: 5, window: Duration::from_secs(900) });
+        })
+        .await;
+        let (signed_in, secret, _) = user_with_totp(&app, "jane@example.com").await;
+        let access = signed_in["access"].as_str();
+        let good = totp_code(&app, &secret, 0);
+        let wrong = if good == "999999" { "888888" } else { "999999" };
+        let with_code = |code: &str| json!({"password": PASSWORD, "code": code});
+
+        // Whoever holds the session and the password guesses the code of a sensitive change.
+        for path in ["/auth/mfa/recovery-codes", "/auth/mfa/recovery-codes", "/auth/mfa/totp"] {
+            let method = if path.ends_with("totp") { Method::DELETE } else { Method::POST };
+            app.request(method, path, access, Some(with_code(wrong))).await.expect(400, Some("invalid_mfa_code"));
+        }
+        let change = json!({"current_password": PASSWORD, "new_password": "a brand new secret",
+            "confirm_password": "a brand new secret", "mfa_code": wrong});
+        for _ in 0..2 {
+            app.request(Method::POST, "/auth/change-password", access, Some(change.clone()))
+                .await
+                .expect(400, Some("invalid_mfa_code"));
+        }
+        // Five wrong codes are the limit: the right code is refused, and so is the next login.
+        app.request(Method::POST, "/auth/mfa/recovery-codes", access, Some(with_code(&good)))
+            .await
+            .expect(429, Some("rate_limited"));
+        app.login("jane@example.com", PASSWORD).await.expect(429, Some("rate_limited"));
+        let failures = app.count_where("audit_events", "action = 'mfa_challenge_failed'").await;
+        assert_eq!(failures, 5);
+    }
+
+    async fn a_waiting_sign_in_ends_when_the_password_changes(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let (signed_in, secret, _) = user_with_totp(&app, "jane@example.com").await;
+        let token = mfa_token(&app, "jane@example.com").await;
+        let change = json!({"current_password": PASSWORD, "new_password": "a brand new secret",
+            "confirm_password": "a brand new secret", "mfa_code": totp_code(&app, &secret, 0)});
+        app.request(Method::POST, "/auth/change-password", signed_in["access"].as_str(), Some(change))
+            .await
+            .expect(200, None);
+        app.clock.advance(Duration::from_secs(30));
+
+        verify(&app, &token, "totp", &totp_code(&app, &secret, 0)).await.expect(401, Some("invalid_mfa_token"));
     }
 
     async fn expired_and_unknown_tokens_are_refused(db: Db) {
@@ -404,6 +453,30 @@ db_tests! {
         // A plain login of the pending account was refused before the second factor.
         app.execute("UPDATE users SET status = 'pending_deletion', is_active = false").await;
         app.login("jane@example.com", PASSWORD).await.expect(403, Some("account_pending_deletion"));
+    }
+
+    async fn a_restore_waiting_for_its_code_cannot_undo_a_disable_or_outlive_the_grace(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let (_, secret, _) = user_with_totp(&app, "jane@example.com").await;
+        let pending = "UPDATE users SET status = 'pending_deletion', is_active = false";
+        app.execute(pending).await;
+        let restore = || app.post("/auth/restore", json!({"login": "jane@example.com", "password": PASSWORD}));
+
+        // An admin disables the account while its owner fetches their code.
+        let token = restore().await.body["mfa_token"].as_str().unwrap().to_string();
+        app.execute("UPDATE users SET status = 'disabled'").await;
+        verify(&app, &token, "totp", &totp_code(&app, &secret, 0)).await.expect(409, Some("not_pending_deletion"));
+        assert_eq!(app.query_strings("SELECT status FROM users").await, ["disabled"]);
+
+        // The grace ends while the code is typed: the account is as good as gone.
+        app.execute(pending).await;
+        let due = (app.clock.now() + chrono::TimeDelta::seconds(60)).to_rfc3339();
+        app.execute(&format!("UPDATE users SET deletion_scheduled_for = '{due}'")).await;
+        let token = restore().await.body["mfa_token"].as_str().unwrap().to_string();
+        app.clock.advance(Duration::from_secs(61));
+        verify(&app, &token, "totp", &totp_code(&app, &secret, 0)).await.expect(401, Some("invalid_credentials"));
+        assert_eq!(app.query_strings("SELECT status FROM users").await, ["pending_deletion"]);
+        restore().await.expect(401, Some("invalid_credentials"));
     }
 
     async fn totp_secrets_are_sealed_at_rest(db: Db) {
