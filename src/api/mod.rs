@@ -8,6 +8,7 @@ pub mod admin_stats;
 pub mod admin_users;
 pub mod auth;
 pub mod avatars;
+mod console;
 pub mod email_change;
 pub mod error;
 mod examples;
@@ -160,15 +161,21 @@ const TAG_ORDER: [ApiTags; 10] = [
     ApiTags::Service,
 ];
 
-/// The whole HTTP surface: API, Swagger UI at `/`, the document at `/openapi.json`.
+/// The whole HTTP surface: API, Swagger UI at `/`, the document at `/openapi.json`, the
+/// admin console under `/admin/`.
 pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
     let service = openapi();
     let (document, swagger_ui) = document_and_ui();
     let route_names = Arc::new(RouteNames::from_document(&document));
-    let routes = Route::new().nest("/", service).at(
-        "/openapi.json",
-        get(fixed("application/json; charset=utf-8", document)),
-    );
+    let routes = Route::new()
+        .nest("/", service)
+        .at(
+            "/openapi.json",
+            get(fixed("application/json; charset=utf-8", document)),
+        )
+        .at("/admin", get(console::redirect()))
+        .at(console::PAGE_ROUTE, get(console::page()))
+        .at(console::ASSET_ROUTE, get(console::assets()));
     let surface = Surface {
         swagger_ui: get(swagger_ui::page(swagger_ui)),
         routes,
@@ -254,7 +261,16 @@ impl RouteNames {
                     .map(|paths| paths.keys().cloned().collect())
             })
             .unwrap_or_default();
-        RouteNames([vec!["/".to_string(), "/openapi.json".to_string()], paths].concat())
+        let served_beside = [
+            "/",
+            "/openapi.json",
+            "/admin",
+            console::PAGE_ROUTE,
+            console::ASSET_ROUTE_NAME,
+        ]
+        .map(str::to_string)
+        .to_vec();
+        RouteNames([served_beside, paths].concat())
     }
 
     fn name(&self, path: &str) -> &str {

@@ -10,6 +10,7 @@ mod admin;
 mod admin_lifecycle;
 mod avatars;
 mod cli;
+mod console;
 mod conventions;
 mod deletion;
 mod email_change;
