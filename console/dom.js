@@ -90,16 +90,19 @@ export function confirmAction({ title, text, confirm, danger = false, extra = nu
   return new Promise((resolve) => {
     const dialog = h('dialog', { class: 'confirm', 'aria-labelledby': 'confirm-title' });
     const done = (answer) => { dialog.close(); dialog.remove(); resolve(answer); };
+    const cancel = h('button', { type: 'button', onclick: () => done(false) }, 'Cancel');
     dialog.append(
       h('h2', { id: 'confirm-title' }, title),
       h('p', {}, text),
       extra,
       h('div', { class: 'actions' },
         h('button', { type: 'button', class: danger ? 'danger' : 'primary', onclick: () => done(true) }, confirm),
-        h('button', { type: 'button', onclick: () => done(false) }, 'Cancel')));
+        cancel));
     dialog.addEventListener('cancel', (event) => { event.preventDefault(); done(false); });
     document.body.append(dialog);
     dialog.showModal();
+    // What cannot be undone is not one Enter away.
+    if (danger) cancel.focus();
   });
 }
 

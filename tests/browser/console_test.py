@@ -193,6 +193,7 @@ def main():
         browser.screenshot("sign-in")
         sign_in(page, target, PASSWORD)
         expect(page.get_by_role("alert")).to_contain_text(f"{target} is not an administrator")
+        browser.screenshot("sign-in-refused")
         assert page.evaluate("sessionStorage.length") == 0
         expect(page.get_by_role("navigation")).to_be_hidden()
 
@@ -201,6 +202,7 @@ def main():
         expect(page.get_by_role("heading", name="Second factor")).to_be_visible()
         page.get_by_label("Method").select_option("totp")
         page.get_by_label("Code").fill(next_code(secret, used_step))
+        browser.screenshot("second-factor")
         page.get_by_role("button", name="Verify").click()
         expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
         expect(page.locator(".chart .bar")).to_have_count(30)
@@ -285,8 +287,18 @@ def main():
         browser.screenshot("dashboard-phone")
         page.set_viewport_size({"width": 1280, "height": 900})
 
+        # The tokens outlive a reload, and are refreshed once the access token is due.
+        stored = "JSON.parse(sessionStorage.getItem('authgate-console'))"
+        first_refresh = page.evaluate(f"{stored}.refresh")
+        page.evaluate(
+            f"sessionStorage.setItem('authgate-console', JSON.stringify({{...{stored}, expiresAt: 0}}))"
+        )
+        page.reload()
+        expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+        refresh = page.evaluate(f"{stored}.refresh")
+        assert refresh != first_refresh, "the tokens were not refreshed"
+
         # Signing out ends the session at the server.
-        refresh = page.evaluate("JSON.parse(sessionStorage.getItem('authgate-console')).refresh")
         page.get_by_role("button", name="Sign out").click()
         expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
         expect(page.get_by_role("status")).to_have_text("You are signed out.")
