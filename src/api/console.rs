@@ -17,6 +17,8 @@ use poem::{
 
 use super::error::{ApiError, ErrorCode};
 
+/// Where the console is, without the slash its relative links need.
+pub const BARE_ROUTE: &str = "/admin";
 /// The console's page.
 pub const PAGE_ROUTE: &str = "/admin/";
 /// The page's scripts and stylesheet, by file name.
@@ -34,34 +36,29 @@ const HTML: &str = "text/html; charset=utf-8";
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
 const CSS: &str = "text/css; charset=utf-8";
 
-/// The page and every file it loads: name, content type, content.
+/// A file of `console/`, embedded: its name, its content type, its content.
+macro_rules! asset {
+    ($name:literal, $content_type:expr) => {
+        (
+            $name,
+            $content_type,
+            include_str!(concat!("../../console/", $name)),
+        )
+    };
+}
+
+/// The page and every file it loads.
 const ASSETS: [(&str, &str, &str); 10] = [
-    ("index.html", HTML, include_str!("../../console/index.html")),
-    ("style.css", CSS, include_str!("../../console/style.css")),
-    ("app.js", JAVASCRIPT, include_str!("../../console/app.js")),
-    ("api.js", JAVASCRIPT, include_str!("../../console/api.js")),
-    ("dom.js", JAVASCRIPT, include_str!("../../console/dom.js")),
-    (
-        "sign_in.js",
-        JAVASCRIPT,
-        include_str!("../../console/sign_in.js"),
-    ),
-    (
-        "dashboard.js",
-        JAVASCRIPT,
-        include_str!("../../console/dashboard.js"),
-    ),
-    (
-        "users.js",
-        JAVASCRIPT,
-        include_str!("../../console/users.js"),
-    ),
-    ("user.js", JAVASCRIPT, include_str!("../../console/user.js")),
-    (
-        "audit.js",
-        JAVASCRIPT,
-        include_str!("../../console/audit.js"),
-    ),
+    asset!("index.html", HTML),
+    asset!("style.css", CSS),
+    asset!("app.js", JAVASCRIPT),
+    asset!("api.js", JAVASCRIPT),
+    asset!("dom.js", JAVASCRIPT),
+    asset!("sign_in.js", JAVASCRIPT),
+    asset!("dashboard.js", JAVASCRIPT),
+    asset!("users.js", JAVASCRIPT),
+    asset!("user.js", JAVASCRIPT),
+    asset!("audit.js", JAVASCRIPT),
 ];
 
 /// `/admin/`: the console's one page; everything else happens behind its `#/…` routes.
@@ -116,4 +113,25 @@ fn locked_down(endpoint: impl Endpoint<Output = Response>) -> impl Endpoint<Outp
                 HeaderValue::from_static("no-referrer"),
             ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A module added to `console/` but not to [`ASSETS`] would be 404 to the page that
+    /// imports it.
+    #[test]
+    fn every_file_of_the_console_folder_is_served() {
+        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/console");
+        let mut on_disk: Vec<String> = std::fs::read_dir(folder)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+            .collect();
+        let mut served: Vec<String> = ASSETS.iter().map(|(name, _, _)| name.to_string()).collect();
+        on_disk.sort();
+        served.sort();
+
+        assert_eq!(on_disk, served);
+    }
 }

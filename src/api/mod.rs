@@ -173,7 +173,7 @@ pub fn endpoint(state: Arc<AppState>) -> impl Endpoint<Output = Response> {
             "/openapi.json",
             get(fixed("application/json; charset=utf-8", document)),
         )
-        .at("/admin", get(console::redirect()))
+        .at(console::BARE_ROUTE, get(console::redirect()))
         .at(console::PAGE_ROUTE, get(console::page()))
         .at(console::ASSET_ROUTE, get(console::assets()));
     let surface = Surface {
@@ -264,7 +264,7 @@ impl RouteNames {
         let served_beside = [
             "/",
             "/openapi.json",
-            "/admin",
+            console::BARE_ROUTE,
             console::PAGE_ROUTE,
             console::ASSET_ROUTE_NAME,
         ]
