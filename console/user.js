@@ -4,6 +4,9 @@
 import * as api from './api.js';
 import { confirmAction, diffTable, errorBox, field, fill, h, heading, json, notice, select, when } from './dom.js';
 
+/** What an action answers when it took the admin elsewhere (the account is gone). */
+const LEFT = Symbol('left the page');
+
 export async function userPage(view, [id]) {
   const [user, sessions, stats] = await Promise.all([
     api.call('GET', `/admin/users/${id}`),
@@ -15,17 +18,23 @@ export async function userPage(view, [id]) {
   /** Runs an action, then draws the account afresh with `done` as the message. */
   const act = async (request, done) => {
     try {
-      const result = await request();
-      if (result === 'gone') return;
-      await userPage(fill(view), [id]);
+      if (await request() === LEFT) return;
+    } catch (error) {
+      fill(status, errorBox(error));
+      return;
+    }
+    fill(view);
+    try {
+      await userPage(view, [id]);
       view.querySelector('.status').append(notice(done));
       view.querySelector('h1').focus();
     } catch (error) {
-      fill(status, errorBox(error));
+      view.append(notice(done), errorBox(error));
     }
   };
   view.append(
-    h('p', { class: 'crumbs' }, h('a', { href: '#/users' }, '← Users')),
+    h('p', { class: 'crumbs' }, h('a', { href: '#/users' }, '← Users'), ' · ',
+      h('a', { href: `#/audit?user_id=${encodeURIComponent(user.id)}` }, 'Audit events of this account')),
     h('div', { class: 'account-head' }, picture(user), h('div', {},
       heading(displayName(user)),
       h('p', {}, h('span', { class: `badge ${user.status}` }, user.status.replace('_', ' ')), ' ',
@@ -34,8 +43,7 @@ export async function userPage(view, [id]) {
     facts(user),
     editForm(user, roles, act),
     actions(user, act),
-    sessionList(user, sessions, act),
-    h('p', {}, h('a', { href: `#/audit?user_id=${encodeURIComponent(user.id)}` }, 'Audit events of this account →')));
+    sessionList(user, sessions, act));
 }
 
 function displayName(user) {
@@ -250,7 +258,7 @@ function actions(user, act) {
         danger: true, request: async () => {
           await api.call('DELETE', path);
           location.hash = '#/users';
-          return 'gone';
+          return LEFT;
         },
         done: 'Deleted.',
       }),

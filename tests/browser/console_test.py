@@ -264,6 +264,15 @@ def main():
         browser.confirm("Enable", target)
         expect(page.locator(".account-head .badge")).to_have_text("active")
 
+        # Profile and metadata edits: one line per metadata key, merged key by key.
+        page.get_by_label("Bio").fill("Moved to the blue team")
+        page.get_by_label("Metadata (JSON)", exact=True).fill('{"team": "blue"}')
+        page.get_by_role("button", name="Review changes").click()
+        expect(page.locator(".review table.diff tbody th")).to_have_text(["Bio", "Metadata: team"])
+        page.get_by_role("button", name="Save").click()
+        expect(page.get_by_role("status")).to_have_text("Saved: Bio, Metadata: team.")
+        expect(page.locator("pre.json").first).to_contain_text('"team": "blue"')
+
         # Markup in a name or in metadata is text: shown, never run.
         page.get_by_role("navigation").get_by_role("link", name="Users").click()
         page.get_by_label("Search").fill(f"markup-{RUN}")
