@@ -233,6 +233,11 @@ function actions(user, act) {
           request: () => api.call('POST', `${path}/disable`, reason.value.trim() ? { reason: reason.value.trim() } : {}),
           done: 'Disabled; every session ended.',
         }),
+      user.profile.avatar_url ? button('Remove picture', {
+        title: 'Remove the picture', text: `Remove the picture of ${name}?`,
+        danger: true, request: () => api.call('PATCH', path, { profile: { avatar_url: null } }),
+        done: 'Picture removed.',
+      }) : null,
       button('Sign out everywhere', {
         title: 'Sign out everywhere', text: `End every session of ${name}?`,
         request: () => api.call('POST', `${path}/logout`), done: 'Every session ended.',

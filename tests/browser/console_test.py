@@ -1,10 +1,13 @@
 """The admin console (/admin/) in a real headless Chromium, driven by Playwright.
 
-Signs in as an admin with a TOTP code, finds an account by search, edits it and sees the edit
-in the audit log, reverts it (and sees the second revert refused with its conflict), revokes a
-session, disables and enables the account, checks that a non-admin is turned away and that
-markup in a name or in metadata is shown as text, and signs out. A screenshot of each page goes
-to the output folder. Run by `.ci/run` against the release binary:
+Signs in as an admin with a TOTP code, finds an account by search, sees its picture, edits it
+and sees the edit in the audit log, reverts it (and sees the second revert refused with its
+conflict), revokes a session, disables and enables the account, removes the picture, edits the
+bio and a metadata key, checks that a non-admin is turned away and that markup in a name or in
+metadata is shown as text, that a reload keeps the session and refreshes its tokens, and that
+signing out revokes it. Any alert, uncaught error or Content-Security-Policy violation fails
+the run. A screenshot of each page goes to the output folder. Run by `.ci/run` against the
+release binary:
 
     python console_test.py BASE_URL MAIL_DIR --authgate BINARY --database-url URL \
         [--screenshots DIR] [--chromium PATH]
@@ -28,6 +31,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+import zlib
 
 from playwright.sync_api import expect, sync_playwright
 
@@ -97,6 +101,27 @@ def totp(secret, step):
     offset = digest[-1] & 0x0F
     number = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
     return f"{number % 1_000_000:06d}"
+
+
+def png(width, height, rgb):
+    """A one-colour PNG, made with the standard library."""
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def upload_picture(token):
+    request = urllib.request.Request(
+        f"{BASE}/auth/me/avatar", data=png(64, 64, (36, 81, 179)), method="PUT"
+    )
+    request.add_header("Content-Type", "image/png")
+    request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200, response.status
 
 
 def registered(email, first_name, last_name):
@@ -176,7 +201,9 @@ def main():
     target = f"console-target-{RUN}@example.com"
     hostile = f"console-markup-{RUN}@example.com"
     secret, used_step = admin_with_totp(admin)
-    target_id = registered(target, "Jane", "Target")["user"]["id"]
+    target_signed_in = registered(target, "Jane", "Target")
+    target_id = target_signed_in["user"]["id"]
+    upload_picture(target_signed_in["access"])
     # Two more sessions to see and revoke.
     for _ in range(2):
         ok(200, api("POST", "/auth/login", {"login": target, "password": PASSWORD}))
@@ -216,6 +243,10 @@ def main():
         browser.screenshot("users")
         page.get_by_role("link", name=target).click()
         expect(page.get_by_role("heading", name="Jane Target")).to_be_visible()
+        # The picture is served by authgate and loads under the console's policy.
+        avatar = page.get_by_role("img", name=f"Picture of {target}")
+        expect(avatar).to_be_visible()
+        page.wait_for_function("document.querySelector('img.avatar').naturalWidth > 0")
         browser.screenshot("user")
 
         # A session revoked.
@@ -263,6 +294,12 @@ def main():
         page.get_by_role("button", name="Enable").click()
         browser.confirm("Enable", target)
         expect(page.locator(".account-head .badge")).to_have_text("active")
+
+        # The picture removed.
+        page.get_by_role("button", name="Remove picture").click()
+        browser.confirm("Remove picture", target)
+        expect(page.get_by_role("status")).to_have_text("Picture removed.")
+        expect(page.locator("img.avatar")).to_have_count(0)
 
         # Profile and metadata edits: one line per metadata key, merged key by key.
         page.get_by_label("Bio").fill("Moved to the blue team")
