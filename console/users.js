@@ -82,7 +82,7 @@ export async function usersPage(view) {
     status,
     total,
     h('div', { class: 'scroll' },
-      h('table', { class: 'rows' },
+      h('table', { class: 'rows accounts' },
         h('thead', {}, h('tr', {}, ['Email', 'Name', 'Role', 'Status', 'Verified', 'Two-factor', 'Created']
           .map((title) => h('th', { scope: 'col' }, title)))),
         body)),
