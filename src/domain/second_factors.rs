@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::TimeDelta;
 use poem_openapi::{Enum, Object};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -144,7 +144,8 @@ impl ChallengePurpose {
 
 /// A waiting sign-in whose token was just used up by a right code.
 pub struct PassedChallenge {
-    pub user_id: Uuid,
+    /// The account, its row locked in the transaction the challenge was passed in.
+    pub user: users::Model,
     pub purpose: ChallengePurpose,
 }
 
@@ -298,8 +299,12 @@ impl SecondFactors {
         let user = users::find(&self.db, user_id)
             .await?
             .ok_or(AuthError::Unauthorized)?;
-        self.check_mailed_code(&user, code).await?;
         let txn = store::begin(&self.db).await?;
+        // A miss is counted in the transaction; it must stay counted when the request fails.
+        if let Err(err) = self.check_mailed_code(&txn, &user, code).await {
+            txn.commit().await?;
+            return Err(err);
+        }
         let now = self.clock.now();
         mfa_factors::replace(&txn, user_id, mfa_factors::EMAIL, None, Some(now), now).await?;
         let enabled = self
@@ -320,7 +325,7 @@ impl SecondFactors {
         client: &ClientInfo,
     ) -> Result<Vec<String>, AuthError> {
         let user = self.confirm_password(user_id, password).await?;
-        self.accept_counted(&user, None, code, client).await?;
+        self.accept_alone(&user, code, client).await?;
         let txn = store::begin(&self.db).await?;
         mfa_factors::delete(&txn, user_id, factor.as_str()).await?;
         let methods = self.record_methods(&txn, user_id).await?;
@@ -347,7 +352,7 @@ impl SecondFactors {
         if Self::sign_in_methods(&user).is_empty() {
             return Err(AuthError::InvalidMfaCode);
         }
-        self.accept_counted(&user, None, code, client).await?;
+        self.accept_alone(&user, code, client).await?;
         let txn = store::begin(&self.db).await?;
         let codes = self.replace_recovery_codes(&txn, user_id).await?;
         txn.commit().await?;
@@ -394,7 +399,7 @@ impl SecondFactors {
                 challenge: None,
                 methods,
             }),
-            Some(code) => self.accept_counted(user, None, code, client).await,
+            Some(code) => self.accept_alone(user, code, client).await,
         }
     }
 
@@ -438,40 +443,46 @@ impl SecondFactors {
             .ok_or(AuthError::InvalidMfaToken)
     }
 
-    /// Checks the second factor of a waiting sign-in. A wrong code counts against the
-    /// challenge (burned after five) and, through the caller, against the account's login
-    /// allowance; a right one uses the token up, once however many requests race with it.
+    /// Checks the second factor of a waiting sign-in inside `txn`, which the caller goes on
+    /// to sign in with (one commit for the whole second step) and commits even when this
+    /// fails: a wrong code counts against the challenge (burned after five) and against the
+    /// account's login allowance. A right one uses the token up, once however many requests
+    /// race with it. Answers the account, locked.
     pub async fn pass_challenge(
         &self,
+        txn: &DatabaseTransaction,
         token: &str,
         method: Method,
         code: &str,
         client: &ClientInfo,
     ) -> Result<PassedChallenge, AuthError> {
-        let challenge = self.live_challenge(token).await?;
-        let user = users::find(&self.db, challenge.user_id)
+        let now = self.clock.now();
+        let challenge = mfa_challenges::find_by_hash(txn, &refresh::hash(token))
+            .await?
+            .filter(|challenge| challenge.used_at.is_none() && now < challenge.expires_at)
+            .ok_or(AuthError::InvalidMfaToken)?;
+        // The account's row first, as every change to an account takes it, so that locks
+        // are always taken in one order.
+        let user = users::lock(txn, challenge.user_id)
             .await?
             .ok_or(AuthError::InvalidMfaToken)?;
-        let now = self.clock.now();
-        let checked = self.accept_counted(&user, Some(method), code, client).await;
+        let checked = self
+            .accept_counted(txn, &user, Some(method), code, client)
+            .await;
         if let Err(err) = checked {
             if matches!(err, AuthError::InvalidMfaCode) {
-                mfa_challenges::count_failure(&self.db, challenge.id, CHALLENGE_ATTEMPTS, now)
-                    .await?;
+                mfa_challenges::count_failure(txn, challenge.id, CHALLENGE_ATTEMPTS, now).await?;
             }
             return Err(err);
         }
-        if !mfa_challenges::use_up(&self.db, challenge.id, now).await? {
+        if !mfa_challenges::use_up(txn, challenge.id, now).await? {
             return Err(AuthError::InvalidMfaToken);
         }
         let purpose = match challenge.purpose.as_str() {
             "restore" => ChallengePurpose::Restore,
             _ => ChallengePurpose::Login,
         };
-        Ok(PassedChallenge {
-            user_id: user.id,
-            purpose,
-        })
+        Ok(PassedChallenge { user, purpose })
     }
 
     async fn live_challenge(&self, token: &str) -> Result<mfa_challenges::Model, AuthError> {
@@ -482,31 +493,46 @@ impl SecondFactors {
             .ok_or(AuthError::InvalidMfaToken)
     }
 
+    /// [`Self::accept_counted`] for a step-up, in a transaction of its own that is committed
+    /// whatever the answer, so a wrong code stays counted.
+    async fn accept_alone(
+        &self,
+        user: &users::Model,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<(), AuthError> {
+        let txn = store::begin(&self.db).await?;
+        let checked = self.accept_counted(&txn, user, None, code, client).await;
+        txn.commit().await?;
+        checked
+    }
+
     /// Checks a code as [`Self::accept`] does, counted against the account's login allowance
     /// like a password (§11): whoever holds the password, or a stolen session, cannot guess
     /// codes faster than a password guesser, and a right code gives its attempt back. A wrong
     /// one is recorded as `mfa_challenge_failed`.
     async fn accept_counted(
         &self,
+        txn: &DatabaseTransaction,
         user: &users::Model,
         method: Option<Method>,
         code: &str,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         self.limiter
-            .hit(&self.db, LimitKind::LoginAccount, &user.email)
+            .hit(txn, LimitKind::LoginAccount, &user.email)
             .await?;
-        match self.accept(user, method, code, client).await {
+        match self.accept(txn, user, method, code, client).await {
             Ok(()) => {
                 self.limiter
-                    .refund(&self.db, LimitKind::LoginAccount, &user.email)
+                    .refund(txn, LimitKind::LoginAccount, &user.email)
                     .await
             }
             Err(AuthError::InvalidMfaCode) => {
                 let method = method.map_or("any", method_name);
                 let event = Event::new(Action::MfaChallengeFailed, Some(user.id), client)
                     .with(json!({"method": method}));
-                self.audit.record(&self.db, event).await?;
+                self.audit.record(txn, event).await?;
                 Err(AuthError::InvalidMfaCode)
             }
             Err(err) => Err(err),
@@ -518,6 +544,7 @@ impl SecondFactors {
     /// and a recovery code all work once, however many requests race with them.
     async fn accept(
         &self,
+        txn: &DatabaseTransaction,
         user: &users::Model,
         method: Option<Method>,
         code: &str,
@@ -535,18 +562,18 @@ impl SecondFactors {
         };
         match method {
             Method::Totp if has(Factor::Totp) => {
-                let factor = mfa_factors::find(&self.db, user.id, mfa_factors::TOTP)
+                let factor = mfa_factors::find(txn, user.id, mfa_factors::TOTP)
                     .await?
                     .ok_or(AuthError::InvalidMfaCode)?;
                 let step = self.totp_step(&factor, code)?;
-                if mfa_factors::use_step(&self.db, factor.id, step).await? {
+                if mfa_factors::use_step(txn, factor.id, step).await? {
                     Ok(())
                 } else {
                     Err(AuthError::InvalidMfaCode)
                 }
             }
-            Method::Email if has(Factor::Email) => self.check_mailed_code(user, code).await,
-            Method::RecoveryCode => self.use_recovery_code(user, code, client).await,
+            Method::Email if has(Factor::Email) => self.check_mailed_code(txn, user, code).await,
+            Method::RecoveryCode => self.use_recovery_code(txn, user, code, client).await,
             Method::Totp | Method::Email => Err(AuthError::InvalidMfaCode),
         }
     }
@@ -569,15 +596,28 @@ impl SecondFactors {
         .ok_or(AuthError::InvalidMfaCode)
     }
 
-    async fn check_mailed_code(&self, user: &users::Model, code: &str) -> Result<(), AuthError> {
+    /// Checks and uses a mailed code inside `txn`, in a nested transaction (a savepoint)
+    /// that the code machinery commits itself when it counts a miss.
+    async fn check_mailed_code(
+        &self,
+        txn: &DatabaseTransaction,
+        user: &users::Model,
+        code: &str,
+    ) -> Result<(), AuthError> {
         let email = Email::parse(&user.email)
             .map_err(|_| AuthError::internal("a stored email no longer parses"))?;
         match self
             .codes
-            .check(&email, Purpose::SecondFactor, code.trim(), true)
+            .check_in(
+                txn.begin().await?,
+                &email,
+                Purpose::SecondFactor,
+                Some(code.trim()),
+                true,
+            )
             .await
         {
-            Ok((txn, _)) => Ok(txn.commit().await?),
+            Ok((savepoint, _)) => Ok(savepoint.commit().await?),
             Err(AuthError::InvalidOtp | AuthError::OtpLocked) => Err(AuthError::InvalidMfaCode),
             Err(err) => Err(err),
         }
@@ -585,12 +625,13 @@ impl SecondFactors {
 
     async fn use_recovery_code(
         &self,
+        txn: &DatabaseTransaction,
         user: &users::Model,
         code: &str,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
         let canonical = recovery_codes::canonicalize(code).ok_or(AuthError::InvalidMfaCode)?;
-        let unused = stored_codes::unused_of(&self.db, user.id).await?;
+        let unused = stored_codes::unused_of(txn, user.id).await?;
         // Every stored code is compared (in constant time each), whichever matches.
         let matched = unused.iter().fold(None, |found, stored| {
             let matches =
@@ -599,13 +640,12 @@ impl SecondFactors {
             if matches { Some(stored.id) } else { found }
         });
         let id = matched.ok_or(AuthError::InvalidMfaCode)?;
-        let txn = store::begin(&self.db).await?;
-        if !stored_codes::use_code(&txn, id, self.clock.now()).await? {
+        if !stored_codes::use_code(txn, id, self.clock.now()).await? {
             return Err(AuthError::InvalidMfaCode);
         }
         self.audit
             .record(
-                &txn,
+                txn,
                 Event::new(Action::RecoveryCodeUsed, Some(user.id), client),
             )
             .await?;
@@ -615,9 +655,7 @@ impl SecondFactors {
             user_id: Some(user.id),
             code: None,
         };
-        self.outbox.enqueue(&txn, notice).await?;
-        txn.commit().await?;
-        Ok(())
+        self.outbox.enqueue(txn, notice).await
     }
 
     /// After a factor is confirmed: the account's method list, recovery codes when this is

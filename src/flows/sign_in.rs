@@ -185,15 +185,22 @@ impl SignIn {
             errors.add("method", "Choose totp, email or recovery_code.");
         }
         let method = errors.finish(request.method)?;
-        let passed = self
-            .second_factors
-            .pass_challenge(&request.mfa_token, method, &request.code, client)
-            .await?;
-
+        // The whole second step is one transaction: the code and the token used up, the
+        // session opened, committed at once (a spent token always has its session).
         let txn = store::begin(&self.db).await?;
-        let user = users::lock(&txn, passed.user_id)
-            .await?
-            .ok_or(AuthError::InvalidMfaToken)?;
+        let passed = match self
+            .second_factors
+            .pass_challenge(&txn, &request.mfa_token, method, &request.code, client)
+            .await
+        {
+            Ok(passed) => passed,
+            Err(err) => {
+                // What a wrong code counted stays counted.
+                txn.commit().await?;
+                return Err(err);
+            }
+        };
+        let user = passed.user;
         let user = match passed.purpose {
             ChallengePurpose::Restore => self.keep(&txn, &user, None, client).await?,
             ChallengePurpose::Login => {
