@@ -28,3 +28,4 @@ mod secrets;
 mod sessions;
 mod tokens;
 mod two_factor;
+mod upgrade;
