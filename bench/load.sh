@@ -7,7 +7,7 @@
 #   SECONDS_EACH=30 CONCURRENCY=64 bash bench/load.sh
 #   SCENARIOS="refresh mfa" bash bench/load.sh
 # PostgreSQL: TEST_DATABASE_URL's server (default postgres://postgres@127.0.0.1:5432), in a
-# fresh database `authgate_bench`. Limits are off: this measures capacity, not abuse.
+# fresh database `authgate_bench` (or PG_DATABASE). Limits are off: this measures capacity, not abuse.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,6 +18,7 @@ PG_SERVER=${PG_SERVER:-postgres://postgres@127.0.0.1:5432}
 SCENARIOS=${SCENARIOS:-health login me refresh mfa}
 # Accounts with an authenticator app: more than `mfa` can verify in SECONDS_EACH.
 MFA_ACCOUNTS=${MFA_ACCOUNTS:-20000}
+PG_DATABASE=${PG_DATABASE:-authgate_bench}
 
 cargo build --release --quiet --bin authgate --example load
 work=$(mktemp -d)
@@ -48,5 +49,5 @@ bench() {
 echo "== the login ceiling: argon2id (default parameters) with every core busy"
 target/release/examples/load hashrate "$SECONDS_EACH"
 bench sqlite "sqlite://$work/bench.db?mode=rwc"
-psql -q "$PG_SERVER/postgres" -c "DROP DATABASE IF EXISTS authgate_bench" -c "CREATE DATABASE authgate_bench"
-bench postgres "$PG_SERVER/authgate_bench"
+psql -q "$PG_SERVER/postgres" -c "DROP DATABASE IF EXISTS $PG_DATABASE" -c "CREATE DATABASE $PG_DATABASE"
+bench postgres "$PG_SERVER/$PG_DATABASE"
