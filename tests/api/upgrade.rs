@@ -65,16 +65,19 @@ db_tests! {
         let kid = jsonwebtoken::decode_header(access).unwrap().kid;
         assert_eq!(kid.as_deref(), Some(SIGNING_KID), "signed with the old key");
         let jwks = app.get("/.well-known/jwks.json", None).await.body;
-        assert!(jwks["keys"].as_array().unwrap().iter().any(|key| key["kid"] == SIGNING_KID));
+        let published = jwks["keys"].as_array().unwrap();
+        assert!(published.iter().any(|key| key["kid"] == SIGNING_KID));
         let user = &login.body["user"];
         assert_eq!(user["id"], old.jane.to_string());
         assert_eq!(user["status"], "active");
         assert_eq!(user["username"], json!(null));
         assert_eq!(user["phone_number"], "+15555550100");
-        assert_eq!(
-            user["profile"],
-            json!({"bio": "Keeps bees.", "avatar_url": "https://cdn.example.com/jane.png", "date_of_birth": "1990-05-17"})
-        );
+        let profile = json!({
+            "bio": "Keeps bees.",
+            "avatar_url": "https://cdn.example.com/jane.png",
+            "date_of_birth": "1990-05-17",
+        });
+        assert_eq!(user["profile"], profile);
         assert_eq!(user["metadata"], json!({}));
         assert_eq!(user["mfa"]["enabled"], false);
         app.login("former@example.com", PASSWORD)
@@ -83,7 +86,9 @@ db_tests! {
 
         // §5: an unused token rotates and keeps its session's way in (earlier releases
         // signed in by password only); one exchanged long ago is a replay.
-        let refreshed = app.post("/auth/token/refresh", json!({"refresh": LIVE_REFRESH})).await;
+        let refreshed = app
+            .post("/auth/token/refresh", json!({"refresh": LIVE_REFRESH}))
+            .await;
         refreshed.expect(200, None);
         let claims = claims_of(refreshed.body["access"].as_str().unwrap());
         assert_eq!(claims["sid"], old.live_session.to_string());
