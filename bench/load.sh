@@ -31,7 +31,9 @@ bench() {
     if [[ " $SCENARIOS " == *" mfa "* ]]; then
         DATABASE_URL=$database_url target/release/examples/load seed-mfa "$MFA_ACCOUNTS"
     fi
-    AUTHGATE_LISTEN=127.0.0.1:$PORT DATABASE_URL=$database_url AUTHGATE_MAIL="file://$work/mail" \
+    # The metrics listener on a port of its own too: its default (9464) may be another run's.
+    AUTHGATE_LISTEN=127.0.0.1:$PORT AUTHGATE_METRICS_LISTEN=127.0.0.1:$((PORT + 1)) \
+    DATABASE_URL=$database_url AUTHGATE_MAIL="file://$work/mail" \
     AUTHGATE_LOG_FORMAT=json RUST_LOG=warn \
     AUTHGATE_LIMIT_LOGIN_IP=off AUTHGATE_LIMIT_LOGIN_ACCOUNT=off AUTHGATE_LIMIT_REFRESH_SESSION=off \
         target/release/authgate serve 2>"$work/$name.log" &
