@@ -336,6 +336,12 @@ impl TestApp {
         TestApp::start(database_url, scratch, adjust).await
     }
 
+    /// The app on a database the test prepared (an older release's, say), migrated at start
+    /// as in production. `scratch` holds the database file, if it is SQLite.
+    pub async fn spawn_on(database_url: String, scratch: tempfile::TempDir) -> TestApp {
+        TestApp::start(database_url, scratch, |_| {}).await
+    }
+
     /// A second instance on this app's database, as behind a load balancer.
     pub async fn spawn_alongside(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let scratch = tempfile::tempdir().expect("scratch dir");

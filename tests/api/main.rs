@@ -29,3 +29,4 @@ mod secrets;
 mod sessions;
 mod tokens;
 mod two_factor;
+mod upgrade;
