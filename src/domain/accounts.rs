@@ -174,16 +174,21 @@ pub fn stored_picture_path(user_id: Uuid, etag: &str) -> String {
 
 /// Reads accounts.
 pub struct Accounts {
-    db: DatabaseConnection,
+    /// Read connections (`store::connect_reads`): this part only reads, and on every request.
+    reads: DatabaseConnection,
     schema: Arc<ProfileSchema>,
     /// `AUTHGATE_PUBLIC_URL`, the base of stored pictures' URLs.
     public_url: String,
 }
 
 impl Accounts {
-    pub fn new(db: DatabaseConnection, schema: Arc<ProfileSchema>, public_url: String) -> Accounts {
+    pub fn new(
+        reads: DatabaseConnection,
+        schema: Arc<ProfileSchema>,
+        public_url: String,
+    ) -> Accounts {
         Accounts {
-            db,
+            reads,
             schema,
             public_url,
         }
@@ -249,7 +254,7 @@ impl Accounts {
     /// The account behind a verified access token. A user deleted or disabled since the token
     /// was minted is refused: tokens are stateless, accounts are not.
     pub async fn current(&self, user_id: Uuid) -> Result<Account, AuthError> {
-        match self.load(&self.db, user_id).await? {
+        match self.load(&self.reads, user_id).await? {
             Some(account) if account.status == AccountStatus::Active => Ok(account),
             _ => Err(AuthError::Unauthorized),
         }
@@ -257,7 +262,7 @@ impl Accounts {
 
     /// The account just written in a committed transaction.
     pub async fn reload(&self, user_id: Uuid) -> Result<Account, AuthError> {
-        self.load(&self.db, user_id)
+        self.load(&self.reads, user_id)
             .await?
             .ok_or_else(|| AuthError::internal("an account vanished right after it was written"))
     }
