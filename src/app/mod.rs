@@ -113,10 +113,12 @@ async fn seal_secrets_at_rest(db: &DatabaseConnection, vault: &Vault) -> Result<
 
 /// Each argon2id hash takes a 19 MiB buffer. glibc raises its mmap threshold to the largest
 /// block freed, so from the second hash on these buffers come from the arena of whichever
-/// blocking thread runs the hash, and each arena keeps its own: the process grew to ~650 MiB
+/// blocking thread runs the hash, and the heaps keep them: the process grew to ~650 MiB
 /// after a few dozen sign-ups. A fixed threshold (which turns that raising off) serves every
 /// buffer of 1 MiB or more from mmap and gives it back when freed, so memory follows the hashes
-/// running now, at most one per core. It costs each hash its page faults, ~3 % of its time.
+/// running now, at most one per core. Fresh memory costs each hash its page faults: nothing
+/// measurable at the argon2 ceiling, about a quarter of the hash rate in a burst far past it
+/// (BENCHMARKS.md).
 fn return_large_buffers_to_the_system() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; glibc takes its own lock to do so.
