@@ -248,12 +248,18 @@ struct RequestContext {
 }
 
 /// Route templates (`/auth/sessions/{id}`) for metric labels and logs: raw paths would give
-/// every session id its own time series.
-struct RouteNames(Vec<String>);
+/// every session id its own time series. Split into segments once, at start-up.
+struct RouteNames(Vec<RouteName>);
+
+struct RouteName {
+    template: String,
+    /// Each segment of the template; `None` for a parameter, which matches any segment.
+    segments: Vec<Option<String>>,
+}
 
 impl RouteNames {
     fn from_document(document: &str) -> RouteNames {
-        let paths = serde_json::from_str::<serde_json::Value>(document)
+        let paths: Vec<String> = serde_json::from_str::<serde_json::Value>(document)
             .ok()
             .and_then(|document| {
                 document["paths"]
@@ -270,21 +276,37 @@ impl RouteNames {
         ]
         .map(str::to_string)
         .to_vec();
-        RouteNames([served_beside, paths].concat())
+        let templates = [served_beside, paths].concat();
+        RouteNames(
+            templates
+                .into_iter()
+                .map(|template| RouteName {
+                    segments: template
+                        .split('/')
+                        .map(|part| {
+                            let parameter = part.starts_with('{') && part.ends_with('}');
+                            (!parameter).then(|| part.to_string())
+                        })
+                        .collect(),
+                    template,
+                })
+                .collect(),
+        )
     }
 
     fn name(&self, path: &str) -> &str {
-        let segments: Vec<&str> = path.split('/').collect();
+        let length = path.split('/').count();
         self.0
             .iter()
-            .find(|template| {
-                let parts: Vec<&str> = template.split('/').collect();
-                parts.len() == segments.len()
-                    && parts.iter().zip(&segments).all(|(part, segment)| {
-                        part == segment || (part.starts_with('{') && part.ends_with('}'))
-                    })
+            .find(|route| {
+                route.segments.len() == length
+                    && route
+                        .segments
+                        .iter()
+                        .zip(path.split('/'))
+                        .all(|(part, segment)| part.as_deref().is_none_or(|part| part == segment))
             })
-            .map_or("unmatched", String::as_str)
+            .map_or("unmatched", |route| route.template.as_str())
     }
 }
 

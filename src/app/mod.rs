@@ -133,6 +133,7 @@ impl AppState {
         crate::telemetry::metrics::install();
         let db = store::connect(config.database_url.expose(), Open::CreatingIfMissing).await?;
         store::migrate(&db).await?;
+        let reads = store::connect_reads(config.database_url.expose(), &db).await?;
         let vault = Arc::new(Vault::from_spec(config.encryption_keys.expose())?);
         seal_secrets_at_rest(&db, &vault).await?;
         let hashing = Arc::new(HashingPool::new(config.argon2)?);
@@ -157,6 +158,7 @@ impl AppState {
 
         let parts = Parts::new(Foundations {
             db: db.clone(),
+            reads,
             config: Arc::clone(&config),
             clock,
             vault,

@@ -174,16 +174,21 @@ pub fn stored_picture_path(user_id: Uuid, etag: &str) -> String {
 
 /// Reads accounts.
 pub struct Accounts {
-    db: DatabaseConnection,
+    /// Read connections (`store::connect_reads`): this part only reads, and on every request.
+    reads: DatabaseConnection,
     schema: Arc<ProfileSchema>,
     /// `AUTHGATE_PUBLIC_URL`, the base of stored pictures' URLs.
     public_url: String,
 }
 
 impl Accounts {
-    pub fn new(db: DatabaseConnection, schema: Arc<ProfileSchema>, public_url: String) -> Accounts {
+    pub fn new(
+        reads: DatabaseConnection,
+        schema: Arc<ProfileSchema>,
+        public_url: String,
+    ) -> Accounts {
         Accounts {
-            db,
+            reads,
             schema,
             public_url,
         }
@@ -256,7 +261,7 @@ impl Accounts {
     /// The account behind a verified access token. A user deleted or disabled since the token
     /// was minted is refused: tokens are stateless, accounts are not.
     pub async fn current(&self, user_id: Uuid) -> Result<Account, AuthError> {
-        match self.load(&self.db, user_id).await? {
+        match self.load(&self.reads, user_id).await? {
             Some(account) if account.status == AccountStatus::Active => Ok(account),
             _ => Err(AuthError::Unauthorized),
         }
@@ -264,7 +269,7 @@ impl Accounts {
 
     /// The account just written in a committed transaction.
     pub async fn reload(&self, user_id: Uuid) -> Result<Account, AuthError> {
-        self.load(&self.db, user_id)
+        self.load(&self.reads, user_id)
             .await?
             .ok_or_else(|| AuthError::internal("an account vanished right after it was written"))
     }
@@ -297,9 +302,10 @@ impl Accounts {
     /// changes nothing.
     pub async fn begin_admin_change(
         &self,
+        db: &DatabaseConnection,
         admin: Option<Uuid>,
     ) -> Result<DatabaseTransaction, AuthError> {
-        let txn = store::begin(&self.db).await?;
+        let txn = store::begin(db).await?;
         let admins = self.lock_active_admins(&txn).await?;
         if admin.is_some_and(|admin| !admins.contains(&admin)) {
             return Err(AuthError::Forbidden);

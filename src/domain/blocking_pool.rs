@@ -4,14 +4,21 @@
 //! memory nor stall other requests.
 
 use std::sync::{
-    Arc,
+    Arc, Mutex,
     atomic::{AtomicUsize, Ordering},
+    mpsc,
 };
 
-use tokio::sync::Semaphore;
+type Job = Box<dyn FnOnce() + Send>;
 
+/// A fixed set of worker threads, one per core, that live as long as the pool. Fixed threads
+/// rather than tokio's blocking pool, which grows and retires threads as it likes: glibc gives
+/// every thread that allocates an arena of its own and keeps what is freed there, so each
+/// argon2id hash's 19 MiB buffer stayed behind in the arena of every thread that had ever
+/// hashed (hundreds of MiB under load). With the same few threads doing all the hashing, the
+/// memory they keep is a few buffers, reused hash after hash.
 pub struct BlockingPool {
-    workers: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     admitted: Arc<AtomicUsize>,
     running: Arc<AtomicUsize>,
     capacity: usize,
@@ -22,15 +29,36 @@ pub enum PoolError {
     #[error("the queue is full")]
     Full,
     #[error("the job failed: {0}")]
-    Failed(#[source] tokio::task::JoinError),
+    Failed(#[source] JobFailed),
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JobFailed(&'static str);
+
 impl BlockingPool {
-    /// A pool with one worker per core and room for `queue` jobs waiting.
+    /// A pool with one worker per core and room for `queue` jobs waiting. The workers stop
+    /// when the pool is dropped.
     pub fn new(queue: usize) -> BlockingPool {
         let workers = Self::workers();
+        let (jobs, inbox) = mpsc::channel::<Job>();
+        let inbox = Arc::new(Mutex::new(inbox));
+        for _ in 0..workers {
+            let inbox = Arc::clone(&inbox);
+            // A thread that cannot start is a machine out of resources at start-up: panic.
+            std::thread::spawn(move || {
+                // The lock is held only while waiting for the next job, not while it runs.
+                while let Ok(job) = inbox
+                    .lock()
+                    .map_err(drop)
+                    .and_then(|inbox| inbox.recv().map_err(drop))
+                {
+                    job();
+                }
+            });
+        }
         BlockingPool {
-            workers: Arc::new(Semaphore::new(workers)),
+            jobs,
             admitted: Arc::new(AtomicUsize::new(0)),
             running: Arc::new(AtomicUsize::new(0)),
             capacity: workers + queue,
@@ -42,27 +70,32 @@ impl BlockingPool {
         std::thread::available_parallelism().map_or(1, usize::from)
     }
 
-    /// Runs `work` on the blocking pool once a worker is free, or refuses at once when the
-    /// queue is full.
+    /// Runs `work` on a worker once one is free, or refuses at once when the queue is full.
     pub async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, PoolError> {
         let admission = Admission::try_new(&self.admitted, self.capacity).ok_or(PoolError::Full)?;
-        // The semaphore is never closed, so acquiring only waits.
-        let worker = Arc::clone(&self.workers).acquire_owned().await.ok();
         let running = Arc::clone(&self.running);
-        // The permit and the admission move into the blocking task, so they are released when
-        // the work is really done, even if the request that wanted it has gone away.
-        tokio::task::spawn_blocking(move || {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        // The admission moves into the job, so its place is given back when the work is really
+        // done, even if the request that wanted it has gone away.
+        let job: Job = Box::new(move || {
             running.fetch_add(1, Ordering::Relaxed);
-            let output = work();
+            let output = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
             running.fetch_sub(1, Ordering::Relaxed);
-            drop((worker, admission));
-            output
-        })
-        .await
-        .map_err(PoolError::Failed)
+            drop(admission);
+            // Nobody may be waiting any more: then the answer has no one to go to.
+            let _ = done.send(output);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| PoolError::Failed(JobFailed("the workers have stopped")))?;
+        match answer.await {
+            Ok(Ok(output)) => Ok(output),
+            Ok(Err(_)) => Err(PoolError::Failed(JobFailed("the job panicked"))),
+            Err(_) => Err(PoolError::Failed(JobFailed("the job was dropped"))),
+        }
     }
 
     /// Jobs waiting for a worker.
@@ -113,5 +146,29 @@ mod tests {
         drop(held);
         assert_eq!(pool.run(|| 1).await.unwrap(), 1);
         assert_eq!(pool.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone_and_the_workers_stay() {
+        let pool = BlockingPool::new(2);
+        let failed = pool.run(|| -> u8 { panic!("on purpose") }).await;
+        assert!(matches!(failed, Err(PoolError::Failed(_))));
+        for n in 0..2 * BlockingPool::workers() {
+            assert_eq!(pool.run(move || n).await.unwrap(), n);
+        }
+        assert_eq!(pool.waiting(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_same_few_threads_do_all_the_work() {
+        let pool = BlockingPool::new(8);
+        let mut threads = std::collections::BTreeSet::new();
+        for _ in 0..20 {
+            let thread = pool
+                .run(|| format!("{:?}", std::thread::current().id()))
+                .await;
+            threads.insert(thread.unwrap());
+        }
+        assert!(threads.len() <= BlockingPool::workers(), "{threads:?}");
     }
 }

@@ -36,6 +36,8 @@ pub struct Parts {
 /// What the parts are made from.
 pub struct Foundations {
     pub db: DatabaseConnection,
+    /// For plain reads outside a transaction (`store::connect_reads`).
+    pub reads: DatabaseConnection,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
     pub vault: Arc<Vault>,
@@ -49,6 +51,7 @@ impl Parts {
     pub fn new(base: Foundations) -> Parts {
         let Foundations {
             db,
+            reads,
             config,
             clock,
             vault,
@@ -64,7 +67,7 @@ impl Parts {
             mailer,
         ));
         let accounts = Arc::new(Accounts::new(
-            db.clone(),
+            reads,
             profile_schema,
             config.public_url.clone(),
         ));

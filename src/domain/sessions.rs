@@ -221,40 +221,48 @@ impl Sessions {
     }
 
     /// Exchanges a refresh token for a new pair; see the module documentation for the rules.
+    ///
+    /// The usual case is five statements: the session touched (which locks it), the token
+    /// rotated, its siblings superseded, the user read, the successor inserted. A refusal
+    /// rolls back whatever was written before it.
     pub async fn refresh(&self, token: &str, client: &ClientInfo) -> Result<TokenPair, AuthError> {
         let now = self.clock.now();
+        let token_hash = refresh::hash(token);
         let txn = store::begin(&self.db).await?;
-        let (found, session) = refresh_tokens::find_with_session(&txn, &refresh::hash(token))
-            .await?
-            .ok_or(AuthError::InvalidRefreshToken)?;
-        if now >= session.expires_at || now >= found.expires_at {
-            return Err(AuthError::InvalidRefreshToken);
-        }
         // From here on this session's refreshes run one at a time, so the decisions below see
         // every earlier refresh of it.
-        if !sessions::touch(&txn, session.id, now).await? {
+        let session = sessions::touch_by_token(&txn, &token_hash, now)
+            .await?
+            .filter(|session| now < session.expires_at)
+            .ok_or(AuthError::InvalidRefreshToken)?;
+        let rotated = refresh_tokens::rotate_live(&txn, &token_hash, now).await?;
+        let rotated_now = rotated.is_some();
+        let presented = match rotated {
+            Some(token) => token,
+            None => refresh_tokens::find_by_hash(&txn, &token_hash)
+                .await?
+                .ok_or(AuthError::InvalidRefreshToken)?,
+        };
+        if now >= presented.expires_at {
             return Err(AuthError::InvalidRefreshToken);
         }
         // Counted in the transaction: a refused refresh changes nothing, this counter included.
         self.limiter
             .hit(&txn, LimitKind::RefreshSession, &session.id.to_string())
             .await?;
-        let presented = refresh_tokens::find(&txn, found.id)
-            .await?
-            .ok_or(AuthError::InvalidRefreshToken)?;
-        let live = match (presented.superseded_at, presented.rotated_at) {
-            // A sibling was used first: this token is a fork.
-            (Some(_), _) => false,
-            (None, None) => {
-                refresh_tokens::mark_rotated(&txn, presented.id, now).await?;
-                refresh_tokens::supersede_siblings(&txn, &presented, now).await?;
-                true
-            }
-            // Another thread of the app refreshed with this token a moment ago: it gets a
-            // pair too, unless a successor was already used (the session moved on).
-            (None, Some(rotated_at)) => {
-                now - rotated_at <= delta(self.reuse_interval)
-                    && !refresh_tokens::has_used_successor(&txn, presented.id).await?
+        let live = if rotated_now {
+            refresh_tokens::supersede_siblings(&txn, &presented, now).await?;
+            true
+        } else {
+            match (presented.superseded_at, presented.rotated_at) {
+                // Another thread of the app refreshed with this token a moment ago: it gets a
+                // pair too, unless a successor was already used (the session moved on).
+                (None, Some(rotated_at)) => {
+                    now - rotated_at <= delta(self.reuse_interval)
+                        && !refresh_tokens::has_used_successor(&txn, presented.id).await?
+                }
+                // A sibling was used first: this token is a fork.
+                _ => false,
             }
         };
         if !live {

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use poem_openapi::Object;
-use sea_orm::DatabaseTransaction;
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -92,6 +92,7 @@ pub enum AdminDeletion {
 }
 
 pub struct AdminLifecycle {
+    db: DatabaseConnection,
     config: Arc<Config>,
     clock: Arc<dyn Clock>,
     accounts: Arc<Accounts>,
@@ -103,6 +104,7 @@ pub struct AdminLifecycle {
 impl AdminLifecycle {
     pub fn new(parts: &Parts) -> AdminLifecycle {
         AdminLifecycle {
+            db: parts.db.clone(),
             config: Arc::clone(&parts.config),
             clock: Arc::clone(&parts.clock),
             accounts: Arc::clone(&parts.accounts),
@@ -318,7 +320,7 @@ impl AdminLifecycle {
         }
         let txn = self
             .accounts
-            .begin_admin_change(operator.admin_id())
+            .begin_admin_change(&self.db, operator.admin_id())
             .await?;
         let user = users::lock(&txn, user_id)
             .await?

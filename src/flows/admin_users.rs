@@ -359,7 +359,7 @@ impl AdminUsers {
             username: username.map(String::from),
         };
 
-        let txn = self.accounts.begin_admin_change(actor).await?;
+        let txn = self.accounts.begin_admin_change(&self.db, actor).await?;
         let user = users::insert(&txn, registration, !invited, self.clock.now())
             .await
             .map_err(collision)?;
@@ -412,7 +412,7 @@ impl AdminUsers {
         client: &ClientInfo,
     ) -> Result<Account, AuthError> {
         let edit = self.check_update(request)?;
-        let txn = self.accounts.begin_admin_change(actor).await?;
+        let txn = self.accounts.begin_admin_change(&self.db, actor).await?;
         let user = users::lock(&txn, user_id)
             .await?
             .ok_or(AuthError::NotFound)?;
@@ -432,7 +432,10 @@ impl AdminUsers {
         event_id: Uuid,
         client: &ClientInfo,
     ) -> Result<Account, AuthError> {
-        let txn = self.accounts.begin_admin_change(Some(actor)).await?;
+        let txn = self
+            .accounts
+            .begin_admin_change(&self.db, Some(actor))
+            .await?;
         let event = audit::find(&txn, event_id)
             .await?
             .ok_or(AuthError::NotFound)?;
@@ -523,7 +526,10 @@ impl AdminUsers {
         user_id: Uuid,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        let txn = self.accounts.begin_admin_change(Some(actor)).await?;
+        let txn = self
+            .accounts
+            .begin_admin_change(&self.db, Some(actor))
+            .await?;
         let user = users::lock(&txn, user_id)
             .await?
             .ok_or(AuthError::NotFound)?;
@@ -548,7 +554,10 @@ impl AdminUsers {
         user_id: Uuid,
         client: &ClientInfo,
     ) -> Result<Account, AuthError> {
-        let txn = self.accounts.begin_admin_change(Some(actor)).await?;
+        let txn = self
+            .accounts
+            .begin_admin_change(&self.db, Some(actor))
+            .await?;
         let user = users::lock(&txn, user_id)
             .await?
             .ok_or(AuthError::NotFound)?;
@@ -572,7 +581,10 @@ impl AdminUsers {
         user_id: Uuid,
         client: &ClientInfo,
     ) -> Result<u64, AuthError> {
-        let txn = self.accounts.begin_admin_change(Some(actor)).await?;
+        let txn = self
+            .accounts
+            .begin_admin_change(&self.db, Some(actor))
+            .await?;
         let user = users::lock(&txn, user_id)
             .await?
             .ok_or(AuthError::NotFound)?;

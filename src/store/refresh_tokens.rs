@@ -2,7 +2,11 @@
 //! time it was exchanged for its successor.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, entity::prelude::*, sea_query::Expr};
+use sea_orm::{
+    ActiveValue::Set,
+    entity::prelude::*,
+    sea_query::{Expr, Query},
+};
 
 use super::{SecretText, sessions};
 
@@ -97,9 +101,15 @@ pub async fn find_with_session(
     Ok(found.and_then(|(token, session)| session.map(|session| (token, session))))
 }
 
-/// The token as it is now (re-read once its session is locked).
-pub async fn find(conn: &impl ConnectionTrait, id: Uuid) -> Result<Option<Model>, DbErr> {
-    Entity::find_by_id(id).one(conn).await
+/// The token with this hash as it is now (read once its session is locked).
+pub async fn find_by_hash(
+    conn: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<Model>, DbErr> {
+    Entity::find()
+        .filter(Column::TokenHash.eq(token_hash))
+        .one(conn)
+        .await
 }
 
 /// Whether a successor of this token has been used already.
@@ -133,20 +143,24 @@ pub async fn supersede_siblings(
     Ok(())
 }
 
-/// Marks a live token rotated. A compare-and-set: of two requests racing with the same live
-/// token, exactly one gets `true`.
-pub async fn mark_rotated(
+/// Marks the token with this hash rotated if it is live (neither rotated nor superseded) and
+/// returns it as it now is, in one statement. A compare-and-set: of two requests racing with
+/// the same live token, exactly one gets it back.
+pub async fn rotate_live(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    token_hash: &str,
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let result = Entity::update_many()
-        .col_expr(Column::RotatedAt, Expr::value(now))
-        .filter(Column::Id.eq(id))
-        .filter(Column::RotatedAt.is_null())
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+) -> Result<Option<Model>, DbErr> {
+    let rotate = Query::update()
+        .table(Entity)
+        .value(Column::RotatedAt, now)
+        .and_where(Column::TokenHash.eq(token_hash))
+        .and_where(Column::RotatedAt.is_null())
+        .and_where(Column::SupersededAt.is_null())
+        .returning_all()
+        .to_owned();
+    let statement = conn.get_database_backend().build(&rotate);
+    Entity::find().from_raw_sql(statement).one(conn).await
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@ use sea_orm::{
     ActiveValue::Set,
     QueryOrder,
     entity::prelude::*,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, Query},
 };
+
+use super::refresh_tokens;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "sessions")]
@@ -81,21 +83,28 @@ pub async fn insert(
     .await
 }
 
-/// Records a use of a live session, taking its row lock for the rest of the transaction:
-/// refreshes of one session then run one after another on every database. False when the
-/// session is revoked.
-pub async fn touch(
+/// Records a use of the live session the refresh token with this hash belongs to and returns
+/// it, taking its row lock for the rest of the transaction: refreshes of one session then run
+/// one after another on every database. `None` for an unknown token or a revoked session.
+pub async fn touch_by_token(
     conn: &impl ConnectionTrait,
-    id: Uuid,
+    token_hash: &str,
     now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let result = Entity::update_many()
-        .col_expr(Column::LastUsedAt, Expr::value(now))
-        .filter(Column::Id.eq(id))
-        .filter(Column::RevokedAt.is_null())
-        .exec(conn)
-        .await?;
-    Ok(result.rows_affected == 1)
+) -> Result<Option<Model>, DbErr> {
+    let session_of_token = Query::select()
+        .column(refresh_tokens::Column::SessionId)
+        .from(refresh_tokens::Entity)
+        .and_where(refresh_tokens::Column::TokenHash.eq(token_hash))
+        .to_owned();
+    let touch = Query::update()
+        .table(Entity)
+        .value(Column::LastUsedAt, now)
+        .and_where(Column::Id.in_subquery(session_of_token))
+        .and_where(Column::RevokedAt.is_null())
+        .returning_all()
+        .to_owned();
+    let statement = conn.get_database_backend().build(&touch);
+    Entity::find().from_raw_sql(statement).one(conn).await
 }
 
 /// Sessions of a user that are neither revoked nor past their absolute end, most recently

@@ -4,7 +4,11 @@
 //! Expiry is checked against the injected clock rather than inside jsonwebtoken, so tests can
 //! move time and every instance judges a token by the same rule.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Header, Validation, decode, decode_header, encode};
@@ -21,6 +25,8 @@ pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
 /// whose clock runs slightly ahead is still usable at once. `exp` gets no leeway: a token
 /// must not outlive its session's revocation by more than its stated lifetime.
 const NOT_BEFORE_LEEWAY_SECONDS: i64 = 5;
+/// How many verified tokens an instance remembers (a few hundred bytes each).
+const VERIFIED_CAPACITY: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
@@ -80,6 +86,17 @@ pub struct AccessTokens {
     audience: String,
     ttl: Duration,
     clock: Arc<dyn Clock>,
+    verified: Mutex<HashMap<String, Verified>>,
+}
+
+/// A token whose header, signature, issuer and audience were checked, by its exact text: a
+/// client sends the same access token with every request for its whole lifetime, and its
+/// signature check and parsing are most of what a request to `/auth/me` costs. What can change
+/// is still checked on every request: that the signing key is live, and the lifetime.
+#[derive(Clone)]
+struct Verified {
+    kid: String,
+    claims: AccessClaims,
 }
 
 impl AccessTokens {
@@ -96,6 +113,7 @@ impl AccessTokens {
             audience,
             ttl,
             clock,
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -127,6 +145,31 @@ impl AccessTokens {
     }
 
     pub async fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejected> {
+        let known = self.verified().get(token).cloned();
+        let claims = match known {
+            Some(verified) => {
+                self.keys
+                    .find(&verified.kid)
+                    .await
+                    .ok_or(TokenRejected::UnknownKey)?;
+                verified.claims
+            }
+            None => {
+                let verified = self.check_signature(token).await?;
+                self.remember(token, verified.clone());
+                verified.claims
+            }
+        };
+        let now = self.clock.now().timestamp();
+        if now >= claims.exp || now + NOT_BEFORE_LEEWAY_SECONDS < claims.nbf {
+            return Err(TokenRejected::OutsideLifetime);
+        }
+        Ok(claims)
+    }
+
+    /// Everything about a token that cannot change: its header, key, signature, issuer and
+    /// audience.
+    async fn check_signature(&self, token: &str) -> Result<Verified, TokenRejected> {
         let header = decode_header(token).map_err(|_| TokenRejected::Malformed)?;
         if has_crit(token)? {
             return Err(TokenRejected::CriticalExtension);
@@ -155,11 +198,24 @@ impl AccessTokens {
         let claims = decode::<AccessClaims>(token, &key.decoding, &validation)
             .map_err(|_| TokenRejected::Invalid)?
             .claims;
+        Ok(Verified { kid, claims })
+    }
+
+    fn verified(&self) -> std::sync::MutexGuard<'_, HashMap<String, Verified>> {
+        self.verified.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Keeps a verified token; when full, expired tokens go, and if that frees nothing, all.
+    fn remember(&self, token: &str, verified: Verified) {
         let now = self.clock.now().timestamp();
-        if now >= claims.exp || now + NOT_BEFORE_LEEWAY_SECONDS < claims.nbf {
-            return Err(TokenRejected::OutsideLifetime);
+        let mut known = self.verified();
+        if known.len() >= VERIFIED_CAPACITY {
+            known.retain(|_, kept| now < kept.claims.exp);
+            if known.len() >= VERIFIED_CAPACITY {
+                known.clear();
+            }
         }
-        Ok(claims)
+        known.insert(token.to_string(), verified);
     }
 }
 
