@@ -313,6 +313,20 @@ impl Accounts {
         Ok(txn)
     }
 
+    /// [`Accounts::begin_admin_change`], then the row of the account it changes, locked.
+    pub async fn begin_admin_change_on(
+        &self,
+        db: &DatabaseConnection,
+        admin: Option<Uuid>,
+        user_id: Uuid,
+    ) -> Result<(DatabaseTransaction, users::Model), AuthError> {
+        let txn = self.begin_admin_change(db, admin).await?;
+        let user = users::lock(&txn, user_id)
+            .await?
+            .ok_or(AuthError::NotFound)?;
+        Ok((txn, user))
+    }
+
     /// Refuses a change that would leave no active admin: `leaving` is the admin about to be
     /// demoted, disabled, deleted or anonymized. Call it inside the transaction that makes the
     /// change, after locking `leaving`'s row, so two admins demoting each other at once cannot

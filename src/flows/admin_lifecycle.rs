@@ -318,14 +318,9 @@ impl AdminLifecycle {
         {
             return Err(AuthError::CannotTargetSelf);
         }
-        let txn = self
-            .accounts
-            .begin_admin_change(&self.db, operator.admin_id())
-            .await?;
-        let user = users::lock(&txn, user_id)
-            .await?
-            .ok_or(AuthError::NotFound)?;
-        Ok((txn, user))
+        self.accounts
+            .begin_admin_change_on(&self.db, operator.admin_id(), user_id)
+            .await
     }
 
     /// Refuses a change that takes away the last active admin.

@@ -412,10 +412,10 @@ impl AdminUsers {
         client: &ClientInfo,
     ) -> Result<Account, AuthError> {
         let edit = self.check_update(request)?;
-        let txn = self.accounts.begin_admin_change(&self.db, actor).await?;
-        let user = users::lock(&txn, user_id)
-            .await?
-            .ok_or(AuthError::NotFound)?;
+        let (txn, user) = self
+            .accounts
+            .begin_admin_change_on(&self.db, actor, user_id)
+            .await?;
         let account = self
             .write(&txn, user, edit, actor, client, json!({}))
             .await?;
@@ -526,13 +526,10 @@ impl AdminUsers {
         user_id: Uuid,
         client: &ClientInfo,
     ) -> Result<(), AuthError> {
-        let txn = self
+        let (txn, user) = self
             .accounts
-            .begin_admin_change(&self.db, Some(actor))
+            .begin_admin_change_on(&self.db, Some(actor), user_id)
             .await?;
-        let user = users::lock(&txn, user_id)
-            .await?
-            .ok_or(AuthError::NotFound)?;
         let counted = self
             .limiter
             .clear(&txn, LimitKind::LoginAccount, &user.email)
@@ -554,13 +551,10 @@ impl AdminUsers {
         user_id: Uuid,
         client: &ClientInfo,
     ) -> Result<Account, AuthError> {
-        let txn = self
+        let (txn, user) = self
             .accounts
-            .begin_admin_change(&self.db, Some(actor))
+            .begin_admin_change_on(&self.db, Some(actor), user_id)
             .await?;
-        let user = users::lock(&txn, user_id)
-            .await?
-            .ok_or(AuthError::NotFound)?;
         self.second_factors.reset(&txn, &user, client).await?;
         let event = Event::new(Action::MfaReset, Some(user.id), client).by(actor);
         self.audit.record(&txn, event).await?;
@@ -581,13 +575,10 @@ impl AdminUsers {
         user_id: Uuid,
         client: &ClientInfo,
     ) -> Result<u64, AuthError> {
-        let txn = self
+        let (txn, user) = self
             .accounts
-            .begin_admin_change(&self.db, Some(actor))
+            .begin_admin_change_on(&self.db, Some(actor), user_id)
             .await?;
-        let user = users::lock(&txn, user_id)
-            .await?
-            .ok_or(AuthError::NotFound)?;
         // A reset of an account that cannot sign in would fail at the last step.
         match AccountStatus::parse(&user.status) {
             AccountStatus::Active => {}
