@@ -12,6 +12,7 @@ mod m20261203_000004_accounts;
 mod m20261203_000005_two_factor;
 mod m20261203_000006_codes_by_account;
 mod m20261203_000007_admin_directory;
+mod m20261203_000008_fewer_indexes;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_two_factor::Migration),
             Box::new(m20261203_000006_codes_by_account::Migration),
             Box::new(m20261203_000007_admin_directory::Migration),
+            Box::new(m20261203_000008_fewer_indexes::Migration),
         ]
     }
 }

@@ -27,7 +27,7 @@ use crate::{
     clock::{Clock, delta},
     config::{Config, MfaMethod},
     mail::templates,
-    store::{self, mfa_challenges, mfa_factors, recovery_codes as stored_codes, users},
+    store::{self, mfa_challenges, mfa_factors, profiles, recovery_codes as stored_codes, users},
     tokens::refresh,
     vault::Vault,
 };
@@ -146,6 +146,7 @@ impl ChallengePurpose {
 pub struct PassedChallenge {
     /// The account, its row locked in the transaction the challenge was passed in.
     pub user: users::Model,
+    pub profile: Option<profiles::Model>,
     pub purpose: ChallengePurpose,
 }
 
@@ -457,15 +458,11 @@ impl SecondFactors {
         client: &ClientInfo,
     ) -> Result<PassedChallenge, AuthError> {
         let now = self.clock.now();
-        let challenge = mfa_challenges::find_by_hash(txn, &refresh::hash(token))
-            .await?
-            .filter(|challenge| challenge.used_at.is_none() && now < challenge.expires_at)
-            .ok_or(AuthError::InvalidMfaToken)?;
-        // The account's row first, as every change to an account takes it, so that locks
-        // are always taken in one order.
-        let user = users::lock(txn, challenge.user_id)
-            .await?
-            .ok_or(AuthError::InvalidMfaToken)?;
+        let (challenge, user, profile) =
+            mfa_challenges::find_with_locked_account(txn, &refresh::hash(token))
+                .await?
+                .filter(|(challenge, ..)| challenge.used_at.is_none() && now < challenge.expires_at)
+                .ok_or(AuthError::InvalidMfaToken)?;
         let checked = self
             .accept_counted(txn, &user, Some(method), code, client)
             .await;
@@ -482,7 +479,11 @@ impl SecondFactors {
             "restore" => ChallengePurpose::Restore,
             _ => ChallengePurpose::Login,
         };
-        Ok(PassedChallenge { user, purpose })
+        Ok(PassedChallenge {
+            user,
+            profile,
+            purpose,
+        })
     }
 
     async fn live_challenge(&self, token: &str) -> Result<mfa_challenges::Model, AuthError> {

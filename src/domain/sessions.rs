@@ -27,7 +27,7 @@ use super::{
 use crate::{
     clock::{Clock, delta, seconds_until},
     config::Config,
-    store::{self, refresh_tokens, sessions, users},
+    store::{self, profiles, refresh_tokens, sessions, users},
     telemetry::metrics,
     tokens::{AccessTokens, access::Subject, refresh},
 };
@@ -121,6 +121,9 @@ impl WayIn {
     }
 }
 
+/// How stale `last_seen_at` may get before a refresh writes it again.
+const LAST_SEEN_RESOLUTION: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
+
 /// A new session: the account and its first token pair.
 #[derive(Debug, Clone)]
 pub struct SignedIn {
@@ -202,21 +205,22 @@ impl Sessions {
     }
 
     /// The end of every way in: opens a session, records `action`, commits, and answers with
-    /// the account as it now is.
+    /// the account as it now is: `user` and `profile` as `txn` last wrote or read them (the
+    /// user's row locked), so no second read is needed.
     pub async fn sign_in(
         &self,
         txn: DatabaseTransaction,
-        user: &users::Model,
+        (user, profile): (users::Model, Option<profiles::Model>),
         client: &ClientInfo,
         action: Action,
         way_in: WayIn,
     ) -> Result<SignedIn, AuthError> {
-        let tokens = self.start(&txn, user, client, way_in).await?;
+        let tokens = self.start(&txn, &user, client, way_in).await?;
         self.audit
             .record(&txn, Event::new(action, Some(user.id), client))
             .await?;
         txn.commit().await?;
-        let account = self.accounts.reload(user.id).await?;
+        let account = self.accounts.of_rows(user, profile);
         Ok(SignedIn { account, tokens })
     }
 
@@ -278,7 +282,23 @@ impl Sessions {
             .mint_pair(&txn, &session, Some(presented.id), &user)
             .await?;
         txn.commit().await?;
+        self.note_seen(&user, now).await;
         Ok(tokens)
+    }
+
+    /// Records a refresh as the account's `last_seen_at` (§10: the last login or refresh), at
+    /// most once a minute, so most refreshes of a busy account write nothing more. After the
+    /// commit, in a statement of its own: inside the refresh it would lock the user's row after
+    /// the session's, the reverse of the order in which a password change takes them. The new
+    /// pair is answered whatever this does; a missed mark only makes the time older.
+    async fn note_seen(&self, user: &users::Model, now: DateTime<Utc>) {
+        let stale = now - LAST_SEEN_RESOLUTION;
+        if user.last_seen_at.is_some_and(|seen| seen >= stale) {
+            return;
+        }
+        if let Err(err) = users::touch_last_seen(&self.db, user.id, now, stale).await {
+            tracing::warn!(error = %err, user_id = %user.id, "last_seen_at not recorded");
+        }
     }
 
     /// A token replayed after its time, or a fork: it can only be a copy in someone else's

@@ -264,8 +264,15 @@ impl Registration {
             return Err(AuthError::AccountDisabled);
         }
         let user = users::mark_verified_and_signed_in(&txn, user.id, self.clock.now()).await?;
+        let profile = profiles::find(&txn, user.id).await?;
         self.sessions
-            .sign_in(txn, &user, client, Action::Verification, WayIn::PASSWORD)
+            .sign_in(
+                txn,
+                (user, profile),
+                client,
+                Action::Verification,
+                WayIn::PASSWORD,
+            )
             .await
     }
 

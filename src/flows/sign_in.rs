@@ -22,13 +22,13 @@ use crate::{
         parts::Parts,
         password_policy::Password,
         passwords::Passwords,
-        second_factors::{ChallengePurpose, Method, SecondFactors},
+        second_factors::{ChallengePurpose, Method, PassedChallenge, SecondFactors},
         sessions::{Amr, Sessions, WayIn},
         trusted_devices::TrustedDevices,
         usernames::Username,
     },
     mail::templates,
-    store::{self, users},
+    store::{self, profiles, users},
 };
 
 // No `Debug`: it carries the password.
@@ -132,12 +132,12 @@ impl SignIn {
             }
             None => WayIn::PASSWORD,
         };
-        let txn = self.begin_sign_in(&proven).await?;
+        let (txn, profile) = self.begin_sign_in(&proven).await?;
         let user =
             users::record_login(&txn, proven.user.id, proven.upgraded_hash, self.clock.now())
                 .await?;
         self.sessions
-            .sign_in(txn, &user, client, Action::Login, way_in)
+            .sign_in(txn, (user, profile), client, Action::Login, way_in)
             .await
     }
 
@@ -157,12 +157,12 @@ impl SignIn {
                 .wait_for_second_factor(&proven.user, ChallengePurpose::Restore)
                 .await?);
         }
-        let txn = self.begin_sign_in(&proven).await?;
+        let (txn, profile) = self.begin_sign_in(&proven).await?;
         let user = self
             .keep(&txn, &proven.user, proven.upgraded_hash, client)
             .await?;
         self.sessions
-            .sign_in(txn, &user, client, Action::Login, WayIn::PASSWORD)
+            .sign_in(txn, (user, profile), client, Action::Login, WayIn::PASSWORD)
             .await
     }
 
@@ -200,8 +200,12 @@ impl SignIn {
                 return Err(err);
             }
         };
-        let user = passed.user;
-        let user = match passed.purpose {
+        let PassedChallenge {
+            user,
+            profile,
+            purpose,
+        } = passed;
+        let user = match purpose {
             ChallengePurpose::Restore => self.keep(&txn, &user, None, client).await?,
             ChallengePurpose::Login => {
                 self.ensure_may_sign_in(&user)?;
@@ -222,7 +226,7 @@ impl SignIn {
         };
         let signed_in = self
             .sessions
-            .sign_in(txn, &user, client, Action::Login, way_in)
+            .sign_in(txn, (user, profile), client, Action::Login, way_in)
             .await?;
         Ok(VerifiedSignIn {
             signed_in,
@@ -431,19 +435,23 @@ impl SignIn {
     /// Starts the transaction that signs `proven` in. The password was checked outside it;
     /// a reset, change or status change that committed meanwhile must win, or its session
     /// revocation (or new hash) would be undone.
-    async fn begin_sign_in(&self, proven: &Proven) -> Result<DatabaseTransaction, AuthError> {
+    /// Answers the transaction and the account's profile.
+    async fn begin_sign_in(
+        &self,
+        proven: &Proven,
+    ) -> Result<(DatabaseTransaction, Option<profiles::Model>), AuthError> {
         let txn = store::begin(&self.db).await?;
-        let unchanged = users::lock(&txn, proven.user.id)
-            .await?
-            .is_some_and(|current| {
-                current.password_hash == proven.user.password_hash
+        let current = users::lock_with_profile(&txn, proven.user.id).await?;
+        match current {
+            Some((current, profile))
+                if current.password_hash == proven.user.password_hash
                     && current.status == proven.user.status
-                    && current.is_verified == proven.user.is_verified
-            });
-        if !unchanged {
-            return Err(AuthError::InvalidCredentials);
+                    && current.is_verified == proven.user.is_verified =>
+            {
+                Ok((txn, profile))
+            }
+            _ => Err(AuthError::InvalidCredentials),
         }
-        Ok(txn)
     }
 
     /// Records a failed login. The failure that uses up the account's allowance starts a

@@ -8,7 +8,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
 };
 
-use super::SecretText;
+use super::{SecretText, profiles, users};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "mfa_challenges")]
@@ -27,7 +27,21 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::users::Entity",
+        from = "Column::UserId",
+        to = "super::users::Column::Id",
+        on_delete = "Cascade"
+    )]
+    User,
+}
+
+impl Related<users::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::User.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}
 
@@ -66,6 +80,20 @@ pub async fn find_by_hash(
         .filter(Column::TokenHash.eq(token_hash))
         .one(conn)
         .await
+}
+
+/// A challenge by its token's hash, with its account's row (locked for the rest of the
+/// transaction, as every change to an account locks it first) and profile, in one query.
+pub async fn find_with_locked_account(
+    conn: &impl ConnectionTrait,
+    token_hash: &str,
+) -> Result<Option<(Model, users::Model, Option<profiles::Model>)>, DbErr> {
+    let found = users::select_locked_with_profile()
+        .find_also(users::Entity, Entity)
+        .filter(Column::TokenHash.eq(token_hash))
+        .one(conn)
+        .await?;
+    Ok(found.and_then(|(user, profile, challenge)| Some((challenge?, user, profile))))
 }
 
 /// Uses the challenge up. A compare-and-set: of two verifications racing with one token,

@@ -3,12 +3,12 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    Condition, DbBackend, FromQueryResult, QueryOrder, QuerySelect, QueryTrait,
+    Condition, DbBackend, FromQueryResult, QueryOrder, QuerySelect, QueryTrait, SelectTwo,
     entity::prelude::*,
-    sea_query::{Alias, Expr, ExprTrait, LikeExpr},
+    sea_query::{Alias, Expr, ExprTrait, LikeExpr, LockType},
 };
 
-use super::{SecretText, profiles};
+use super::{SecretText, mfa_challenges, profiles};
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -65,11 +65,19 @@ impl std::fmt::Debug for Model {
 pub enum Relation {
     #[sea_orm(has_one = "super::profiles::Entity")]
     Profile,
+    #[sea_orm(has_many = "super::mfa_challenges::Entity")]
+    MfaChallenge,
 }
 
 impl Related<super::profiles::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Profile.def()
+    }
+}
+
+impl Related<mfa_challenges::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::MfaChallenge.def()
     }
 }
 
@@ -120,6 +128,25 @@ pub async fn lock_by_email(
     Entity::find()
         .filter(Column::Email.eq(email))
         .lock_exclusive()
+        .one(conn)
+        .await
+}
+
+/// Users with their profile rows, the users' rows locked for the rest of the transaction.
+/// Only theirs: PostgreSQL cannot lock the side of an outer join that may be missing.
+pub(super) fn select_locked_with_profile() -> SelectTwo<Entity, profiles::Entity> {
+    let mut select = Entity::find().find_also_related(profiles::Entity);
+    QuerySelect::query(&mut select).lock_with_tables(LockType::Update, [Entity]);
+    select
+}
+
+/// The user with this id, locked for the rest of the transaction, with its profile.
+pub async fn lock_with_profile(
+    conn: &impl ConnectionTrait,
+    id: Uuid,
+) -> Result<Option<(Model, Option<profiles::Model>)>, DbErr> {
+    select_locked_with_profile()
+        .filter(Column::Id.eq(id))
         .one(conn)
         .await
 }
@@ -336,14 +363,13 @@ pub async fn find_by_username_key(
         .await
 }
 
-/// Records that the account was seen (a login or refresh), at most once a minute: most
-/// refreshes then write nothing.
+/// Records that the account was seen now, unless it was seen after `stale` already.
 pub async fn touch_last_seen(
     conn: &impl ConnectionTrait,
     id: Uuid,
     now: DateTime<Utc>,
+    stale: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let stale = now - chrono::TimeDelta::seconds(60);
     Entity::update_many()
         .col_expr(Column::LastSeenAt, Expr::value(now))
         .filter(Column::Id.eq(id))

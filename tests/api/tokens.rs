@@ -110,6 +110,28 @@ db_tests! {
         app.post("/auth/token/refresh", json!({"refresh": second})).await.expect(200, None);
     }
 
+    async fn a_refresh_counts_as_being_seen(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let signed_in = app.verified_user("jane@example.com").await;
+        let seen_at = |reply: &Value| -> chrono::DateTime<chrono::Utc> {
+            reply["last_seen_at"].as_str().unwrap().parse().unwrap()
+        };
+        let signed_in_at = seen_at(&signed_in["user"]);
+
+        app.clock.advance(Duration::from_secs(3600));
+        let refreshed = app.post("/auth/token/refresh", json!({"refresh": signed_in["refresh"]})).await;
+        refreshed.expect(200, None);
+        let me = app.get("/auth/me", refreshed.body["access"].as_str()).await.body;
+
+        assert_eq!((seen_at(&me) - signed_in_at).num_seconds(), 3600, "{me}");
+        // Refreshes a moment apart are one sighting: only the first writes it.
+        app.clock.advance(Duration::from_secs(10));
+        let again = app.post("/auth/token/refresh", json!({"refresh": refreshed.body["refresh"]})).await;
+        let me = app.get("/auth/me", again.body["access"].as_str()).await.body;
+        assert_eq!((seen_at(&me) - signed_in_at).num_seconds(), 3600, "{me}");
+        assert_eq!(me["last_login_at"], signed_in["user"]["last_login_at"]);
+    }
+
     async fn a_concurrent_second_refresh_gets_a_pair_for_the_same_session(db: Db) {
         let app = TestApp::spawn(db).await;
         let signed_in = app.verified_user("jane@example.com").await;
