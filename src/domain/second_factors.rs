@@ -540,9 +540,10 @@ impl SecondFactors {
         }
     }
 
-    /// Checks a code of `method`, or of whichever method its shape and the account's
-    /// factors suggest. Each check uses the code up atomically: a TOTP step, a mailed code
-    /// and a recovery code all work once, however many requests race with them.
+    /// Checks a code of `method`, or, for a step-up (which names none), of whichever method it
+    /// can be: a recovery code shows by its shape, six digits may come from the app or the
+    /// mail. Each check uses the code up atomically: a TOTP step, a mailed code and a recovery
+    /// code all work once, however many requests race with them.
     async fn accept(
         &self,
         txn: &DatabaseTransaction,
@@ -553,29 +554,46 @@ impl SecondFactors {
     ) -> Result<(), AuthError> {
         let factors: Vec<String> = serde_json::from_str(&user.mfa_methods).unwrap_or_default();
         let has = |factor: Factor| factors.iter().any(|kind| kind == factor.as_str());
-        let method = match method {
-            Some(method) => method,
-            None if recovery_codes::canonicalize(code).is_some() && code.trim().len() > 6 => {
-                Method::RecoveryCode
-            }
-            None if has(Factor::Totp) => Method::Totp,
-            None => Method::Email,
-        };
         match method {
-            Method::Totp if has(Factor::Totp) => {
-                let factor = mfa_factors::find(txn, user.id, mfa_factors::TOTP)
-                    .await?
-                    .ok_or(AuthError::InvalidMfaCode)?;
-                let step = self.totp_step(&factor, code)?;
-                if mfa_factors::use_step(txn, factor.id, step).await? {
-                    Ok(())
-                } else {
-                    Err(AuthError::InvalidMfaCode)
-                }
+            Some(Method::Totp) if has(Factor::Totp) => self.use_totp_step(txn, user, code).await,
+            Some(Method::Email) if has(Factor::Email) => {
+                self.check_mailed_code(txn, user, code).await
             }
-            Method::Email if has(Factor::Email) => self.check_mailed_code(txn, user, code).await,
-            Method::RecoveryCode => self.use_recovery_code(txn, user, code, client).await,
-            Method::Totp | Method::Email => Err(AuthError::InvalidMfaCode),
+            Some(Method::RecoveryCode) => self.use_recovery_code(txn, user, code, client).await,
+            Some(Method::Totp | Method::Email) => Err(AuthError::InvalidMfaCode),
+            None if recovery_codes::canonicalize(code).is_some() && code.trim().len() > 6 => {
+                self.use_recovery_code(txn, user, code, client).await
+            }
+            None => {
+                // The app's code first: trying it leaves nothing behind, while a wrong mailed
+                // code costs that code an attempt.
+                let mut checked = Err(AuthError::InvalidMfaCode);
+                if has(Factor::Totp) {
+                    checked = self.use_totp_step(txn, user, code).await;
+                }
+                if matches!(checked, Err(AuthError::InvalidMfaCode)) && has(Factor::Email) {
+                    checked = self.check_mailed_code(txn, user, code).await;
+                }
+                checked
+            }
+        }
+    }
+
+    /// Checks a code of the account's authenticator app and uses its step up.
+    async fn use_totp_step(
+        &self,
+        txn: &DatabaseTransaction,
+        user: &users::Model,
+        code: &str,
+    ) -> Result<(), AuthError> {
+        let factor = mfa_factors::find(txn, user.id, mfa_factors::TOTP)
+            .await?
+            .ok_or(AuthError::InvalidMfaCode)?;
+        let step = self.totp_step(&factor, code)?;
+        if mfa_factors::use_step(txn, factor.id, step).await? {
+            Ok(())
+        } else {
+            Err(AuthError::InvalidMfaCode)
         }
     }
 

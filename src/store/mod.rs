@@ -34,6 +34,8 @@ use sea_orm::{
 
 /// How long opening a connection, or waiting for a free one, may take.
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a pooled connection may sit idle and still be handed out without a check.
+const TRUSTED_IDLE: Duration = Duration::from_secs(10);
 /// How long the first connection may take before start-up gives up, naming the database.
 const FIRST_CONNECTION_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -192,11 +194,25 @@ fn describe_sqlx(err: &sqlx::Error) -> String {
     }
 }
 
+/// sqlx checks every connection it hands out by default: a round trip of its own (to the
+/// server, or to SQLite's worker thread) before each query outside a transaction and each
+/// transaction, which doubled the cost of `/auth/me`. A connection in steady use is known
+/// to be alive; one that sat idle may have been dropped by the server or a proxy, so only
+/// those are checked.
 fn pool_options<DB: Database>(max_connections: u32) -> PoolOptions<DB> {
     PoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(POOL_TIMEOUT)
+        .test_before_acquire(false)
+        .before_acquire(|connection: &mut DB::Connection, metadata| {
+            Box::pin(async move {
+                if metadata.idle_for >= TRUSTED_IDLE {
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// The type of every column that holds a secret: a password or code hash, a refresh token's

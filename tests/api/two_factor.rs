@@ -413,6 +413,45 @@ db_tests! {
             .expect(403, Some("mfa_required"));
     }
 
+    async fn a_step_up_takes_a_mailed_code_beside_an_authenticator_app(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let (signed_in, secret, _) = user_with_totp(&app, "jane@example.com").await;
+        let access = signed_in["access"].as_str();
+        app.request(Method::POST, "/auth/mfa/email/enable", access, Some(json!({"password": PASSWORD})))
+            .await
+            .expect(202, None);
+        let code = app.mail.latest_code("jane@example.com");
+        app.request(Method::POST, "/auth/mfa/email/confirm", access, Some(json!({"code": code})))
+            .await
+            .expect(200, None);
+        let change = |code: String| {
+            json!({"current_password": PASSWORD, "new_password": "a brand new secret", "confirm_password": "a brand new secret", "mfa_code": code})
+        };
+        app.pass_cooldown();
+        app.request(Method::POST, "/auth/mfa/challenge", access, Some(json!({"method": "email"})))
+            .await
+            .expect(202, None);
+        let mailed = app.mail.latest_code("jane@example.com");
+        // Neither the app's code nor the mailed one when the code is neither.
+        let wrong = if mailed == "000000" { "111111" } else { "000000" };
+        app.request(Method::POST, "/auth/change-password", access, Some(change(wrong.into())))
+            .await
+            .expect(400, Some("invalid_mfa_code"));
+
+        let changed = app.request(Method::POST, "/auth/change-password", access, Some(change(mailed.clone()))).await;
+
+        changed.expect(200, None);
+        // Used up: the same mailed code does not step up twice; the app's code still does.
+        let access = changed.body["access"].as_str();
+        let again = |code: String| json!({"password": "a brand new secret", "code": code});
+        app.request(Method::POST, "/auth/mfa/recovery-codes", access, Some(again(mailed)))
+            .await
+            .expect(400, Some("invalid_mfa_code"));
+        app.request(Method::POST, "/auth/mfa/recovery-codes", access, Some(again(totp_code(&app, &secret, 0))))
+            .await
+            .expect(200, None);
+    }
+
     async fn turning_the_last_factor_off_removes_codes_and_devices(db: Db) {
         let app = TestApp::spawn(db).await;
         let (signed_in, secret, codes) = user_with_totp(&app, "jane@example.com").await;
