@@ -43,8 +43,9 @@ pub enum RestoreResponse {
 #[derive(ApiResponse)]
 pub enum DeleteAccountResponse {
     /// Accepted: the account is `pending_deletion` until `deletion_scheduled_for`. Where the
-    /// service runs with no grace (`AUTHGATE_DELETION_GRACE=0s`) it is already gone: `status`
-    /// is `deleted` and `deletion_scheduled_for` the moment it went.
+    /// service runs with no grace (`AUTHGATE_DELETION_GRACE=0s`) it is already gone when this
+    /// answer is sent (no mail then: nothing keeps the address): `deletion_scheduled_for` is
+    /// the moment it went.
     #[oai(status = 202)]
     Accepted(Json<DeletionScheduled>),
 }

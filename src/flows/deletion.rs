@@ -45,15 +45,15 @@ pub struct DeleteAccountRequest {
     pub mfa_code: Option<String>,
 }
 
-/// Where the account stands after the request.
+/// Where the account stands after the request: always `pending_deletion`, the contract's
+/// answer, even with no grace (`AUTHGATE_DELETION_GRACE=0s`), when the account is purged
+/// before the answer and `deletion_scheduled_for` is that moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, Serialize)]
 #[oai(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 pub enum DeletionState {
     /// Deleted when the grace ends, unless restored before.
     PendingDeletion,
-    /// Purged already: the service runs with no grace (`AUTHGATE_DELETION_GRACE=0s`).
-    Deleted,
 }
 
 /// The answer to a deletion request.
@@ -159,7 +159,7 @@ impl Deletion {
                 .await?;
             txn.commit().await?;
             return Ok(DeletionScheduled {
-                status: DeletionState::Deleted,
+                status: DeletionState::PendingDeletion,
                 deletion_scheduled_for: now,
             });
         }
