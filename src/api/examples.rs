@@ -106,8 +106,10 @@ impl Example for CodeRequest {
 
 impl Example for VerifyRequest {
     fn example() -> Self {
+        let CodeRequest { email, otp } = CodeRequest::example();
         Self {
-            code: CodeRequest::example(),
+            email,
+            otp,
             password: None,
         }
     }

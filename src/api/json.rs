@@ -123,7 +123,8 @@ fn describe(err: &serde_json::Error) -> String {
         Some(expected) if text.starts_with("invalid type") && expected.starts_with("struct ") => {
             "Must be an object.".into()
         }
-        Some(expected) if expected.contains("variant") => {
+        // An enum of names is "string or map" to serde (a variant may carry data).
+        Some(expected) if expected.contains("variant") || expected == "string or map" => {
             "Must be one of the documented values.".into()
         }
         Some(expected) if text.starts_with("invalid type") => {

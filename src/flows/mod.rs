@@ -41,17 +41,21 @@ pub struct CodeRequest {
 }
 
 impl CodeRequest {
-    /// The address and the code, or every problem with them.
     fn parse(&self) -> Result<(Email, &str), AuthError> {
-        let mut errors = FieldErrors::new();
-        let email = errors.check("email", Email::parse(&self.email));
-        let code = self.otp.trim();
-        if code.is_empty() {
-            errors.add("otp", "This field is required.");
-        }
-        let email = errors.finish(email)?;
-        Ok((email, code))
+        parse_code(&self.email, &self.otp)
     }
+}
+
+/// An address and a code as sent, or every problem with them.
+fn parse_code<'a>(email: &str, otp: &'a str) -> Result<(Email, &'a str), AuthError> {
+    let mut errors = FieldErrors::new();
+    let email = errors.check("email", Email::parse(email));
+    let code = otp.trim();
+    if code.is_empty() {
+        errors.add("otp", "This field is required.");
+    }
+    let email = errors.finish(email)?;
+    Ok((email, code))
 }
 
 /// An address alone.

@@ -6,7 +6,6 @@ use poem_openapi::{Enum, Object};
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 
-use super::CodeRequest;
 use crate::{
     clock::Clock,
     config::Config,
@@ -61,9 +60,11 @@ pub struct RegisterRequest {
 #[oai(example)]
 #[serde(default)]
 pub struct VerifyRequest {
-    #[oai(flatten)]
-    #[serde(flatten)]
-    pub code: CodeRequest,
+    // The fields of `CodeRequest`, written out rather than flattened: serde reports a
+    // flattened field of the wrong type against the whole body, not against its name.
+    pub email: String,
+    /// The 6-digit code from the mail.
+    pub otp: String,
     /// Needed only when the address was registered more than once before verification: the
     /// password of the newest registration.
     pub password: Option<String>,
@@ -225,7 +226,7 @@ impl Registration {
         self.limiter
             .hit(&self.db, LimitKind::OtpVerifyIp, &client.limit_subject())
             .await?;
-        let (email, code) = request.code.parse()?;
+        let (email, code) = super::parse_code(&request.email, &request.otp)?;
         // An address registered more than once proves the newest registration's password
         // too, checked before the transaction (hashing is slow) and confirmed unchanged in it.
         let known = users::find_by_email(&self.db, email.as_str()).await?;

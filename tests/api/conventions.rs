@@ -67,6 +67,20 @@ db_tests! {
         assert_eq!(app.count("users").await, 0);
     }
 
+    async fn a_field_of_the_wrong_type_is_named_in_plain_words(db: Db) {
+        let app = TestApp::spawn(db).await;
+
+        let number_code = app.post("/auth/verify-otp", json!({"email": "jane@example.com", "otp": 123456})).await;
+        let number_context = app.post("/auth/resend-otp", json!({"email": "jane@example.com", "context": 5})).await;
+        let unknown_context = app.post("/auth/resend-otp", json!({"email": "jane@example.com", "context": "nope"})).await;
+
+        assert_error_shape(&number_code, 400, "validation_failed");
+        assert_eq!(number_code.field_problems("otp"), ["Must be a string."]);
+        assert_error_shape(&number_context, 400, "validation_failed");
+        assert_eq!(number_context.field_problems("context"), ["Must be one of the documented values."]);
+        assert_eq!(unknown_context.field_problems("context"), ["Must be one of the documented values."]);
+    }
+
     async fn bodies_without_a_content_type_get_415(db: Db) {
         let app = TestApp::spawn(db).await;
         // What a cross-site "simple" request can send: a body, but no application/json.
