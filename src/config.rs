@@ -606,13 +606,14 @@ fn database_url(value: &str) -> Result<Secret<String>, String> {
     }
 }
 
-/// An http(s) URL or origin, without a trailing slash.
+/// An http(s) URL or origin with a host, without a trailing slash.
 fn http_url(value: &str) -> Result<String, String> {
-    if value.starts_with("http://") || value.starts_with("https://") {
-        Ok(value.trim_end_matches('/').to_string())
-    } else {
-        Err("expected an http:// or https:// URL".into())
+    let expected = || "expected an http:// or https:// URL with a host".to_string();
+    let parsed = url::Url::parse(value).map_err(|_| expected())?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(expected());
     }
+    Ok(value.trim_end_matches('/').to_string())
 }
 
 fn mailbox(value: &str) -> Result<Mailbox, String> {
@@ -621,10 +622,28 @@ fn mailbox(value: &str) -> Result<Mailbox, String> {
         .map_err(|_| "expected an address like `Name <user@host>`".into())
 }
 
+/// Domain names (a leading `@` is dropped): labels of letters, digits and hyphens joined by
+/// dots. A wildcard or a typo would otherwise refuse every address, silently.
 fn email_domains(value: &str) -> Result<Vec<String>, String> {
-    Ok(comma_list(value)
-        .map(|domain| domain.trim_start_matches('@').to_lowercase())
-        .collect())
+    comma_list(value)
+        .map(|domain| {
+            let domain = domain.trim_start_matches('@').to_lowercase();
+            let is_label = |label: &str| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            };
+            if domain.split('.').all(is_label) {
+                Ok(domain)
+            } else {
+                Err(format!("`{domain}` is not a domain name like example.com"))
+            }
+        })
+        .collect()
 }
 
 fn role_list(value: &str) -> Result<Vec<String>, String> {
@@ -1032,6 +1051,10 @@ mod tests {
             ("AUTHGATE_LISTEN", "localhost"),
             ("AUTHGATE_METRICS_LISTEN", "on"),
             ("AUTHGATE_PUBLIC_URL", "example.com"),
+            ("AUTHGATE_PUBLIC_URL", "http://"),
+            ("AUTHGATE_PUBLIC_URL", "http://auth example.com"),
+            ("AUTHGATE_ALLOWED_EMAIL_DOMAINS", "*.ucla.edu"),
+            ("AUTHGATE_ALLOWED_EMAIL_DOMAINS", "ucla.edu,not a domain"),
             ("AUTHGATE_AUDIENCE", ""),
             ("AUTHGATE_MAIL_FROM", "nobody"),
             ("AUTHGATE_JWT_ALG", "HS256"),
