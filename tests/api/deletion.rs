@@ -389,9 +389,16 @@ db_tests! {
         let first = TestApp::spawn(db.clone()).await;
         let second = first.spawn_alongside(|_| {}).await;
         register_many(&first, 1).await;
-        make_all_due(&first, "").await;
+        // Due tomorrow, claimed as of the day after: the apps' own purges (their clocks read
+        // today) never take it first.
+        let tomorrow = (chrono::Utc::now() + chrono::TimeDelta::days(1)).to_rfc3339();
+        first
+            .execute(&format!(
+                "UPDATE users SET status = 'pending_deletion', is_active = false, deletion_scheduled_for = '{tomorrow}'"
+            ))
+            .await;
         let id = users::Entity::find().one(&first.state.db).await.unwrap().unwrap().id;
-        let now = chrono::Utc::now();
+        let now = chrono::Utc::now() + chrono::TimeDelta::days(2);
 
         let won = store::begin(&first.state.db).await.unwrap();
         assert!(users::delete_if_due(&won, id, now).await.unwrap());
