@@ -628,22 +628,22 @@ fn email_domains(value: &str) -> Result<Vec<String>, String> {
     comma_list(value)
         .map(|domain| {
             let domain = domain.trim_start_matches('@').to_lowercase();
-            let is_label = |label: &str| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            };
-            if domain.split('.').all(is_label) {
+            if domain.split('.').all(is_domain_label) {
                 Ok(domain)
             } else {
                 Err(format!("`{domain}` is not a domain name like example.com"))
             }
         })
         .collect()
+}
+
+fn is_domain_label(label: &str) -> bool {
+    (1..=63).contains(&label.len())
+        && label
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
 }
 
 fn role_list(value: &str) -> Result<Vec<String>, String> {

@@ -432,10 +432,10 @@ impl SignIn {
         })
     }
 
-    /// Starts the transaction that signs `proven` in. The password was checked outside it;
-    /// a reset, change or status change that committed meanwhile must win, or its session
-    /// revocation (or new hash) would be undone.
-    /// Answers the transaction and the account's profile.
+    /// Starts the transaction that signs `proven` in, and answers it with the account's
+    /// profile, read with the locked row. The password was checked outside it; a reset,
+    /// change or status change that committed meanwhile must win, or its session revocation
+    /// (or new hash) would be undone.
     async fn begin_sign_in(
         &self,
         proven: &Proven,
