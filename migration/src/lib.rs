@@ -1,7 +1,9 @@
 //! Database schema for authgate, applied at start-up (or by `authgate migrate`).
 //!
 //! Every migration must run unchanged on SQLite and PostgreSQL, so only portable column
-//! types are used: UUIDs, strings, integers, booleans and timestamps with time zone.
+//! types are used: UUIDs, strings, integers, booleans and timestamps with time zone. The one
+//! exception adds to PostgreSQL what SQLite has no counterpart for: the announcement of account
+//! changes (migration 9).
 
 pub use sea_orm_migration::prelude::*;
 
@@ -13,6 +15,11 @@ mod m20261203_000005_two_factor;
 mod m20261203_000006_codes_by_account;
 mod m20261203_000007_admin_directory;
 mod m20261203_000008_fewer_indexes;
+mod m20261203_000009_account_change_announcements;
+
+/// The PostgreSQL channel on which every committed change to a user or profile row is
+/// announced, with the account's id as the payload.
+pub const ACCOUNT_CHANGES_CHANNEL: &str = "authgate_account_changes";
 
 pub struct Migrator;
 
@@ -28,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000006_codes_by_account::Migration),
             Box::new(m20261203_000007_admin_directory::Migration),
             Box::new(m20261203_000008_fewer_indexes::Migration),
+            Box::new(m20261203_000009_account_change_announcements::Migration),
         ]
     }
 }

@@ -24,7 +24,7 @@ pub struct BearerAuth(pub Caller);
 /// Who is calling: the token's claims and the account, loaded once per request.
 pub struct Caller {
     pub claims: AccessClaims,
-    pub account: Account,
+    pub account: Arc<Account>,
     /// The caller's role is in `AUTHGATE_MFA_REQUIRED_ROLES` and the token was not issued
     /// after a second factor.
     lacks_required_second_factor: bool,

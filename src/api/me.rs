@@ -38,7 +38,7 @@ pub enum ChangePasswordResponse {
 pub enum MeResponse {
     /// The signed-in user.
     #[oai(status = 200)]
-    Ok(Json<Account>),
+    Ok(Json<Arc<Account>>),
 }
 
 error_set!(MeErrors[BEARER]);
@@ -67,7 +67,7 @@ impl MeApi {
         body: JsonBody<UpdateMeRequest>,
     ) -> Result<MeResponse, ApiErrors<UpdateMeErrors>> {
         let account = state.me.update(&auth.0.account, body.0, client.0).await?;
-        Ok(MeResponse::Ok(Json(account)))
+        Ok(MeResponse::Ok(Json(Arc::new(account))))
     }
 
     /// Change your name, phone number or profile (same as PATCH)

@@ -37,7 +37,7 @@ use poem::{
 use poem_openapi::{OpenApiService, Tags};
 use uuid::Uuid;
 
-use crate::{app::AppState, telemetry::metrics};
+use crate::{app::AppState, store::account_changes, telemetry::metrics};
 use error::{ApiError, ErrorCode};
 
 #[derive(Tags)]
@@ -392,7 +392,11 @@ async fn respond<E: Endpoint>(
         };
         refusal.into_response()
     } else {
-        match inner.call(request).await {
+        // The accounts this request wrote are forgotten before it is answered, so whatever
+        // the caller sends next reads them as they are now.
+        let (output, changed_accounts) = account_changes::collect(inner.call(request)).await;
+        context.state.accounts.forget(&changed_accounts);
+        match output {
             Ok(output) => output.into_response(),
             Err(err) => ApiError::from_poem(err).into_response(),
         }

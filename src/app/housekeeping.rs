@@ -1,7 +1,7 @@
 //! What every instance does in the background: deliver the mail in the outbox, pick up key
 //! rotations made elsewhere within seconds (and rotate when automatic rotation is due), purge
-//! rate-limit counters whose window passed, and purge accounts whose deletion grace ended (each
-//! once, however many instances run).
+//! rate-limit counters whose window passed, purge accounts whose deletion grace ended (each
+//! once, however many instances run), and hear the account changes the database announces.
 
 use std::{sync::Arc, time::Duration};
 
@@ -70,6 +70,9 @@ pub fn start(state: Arc<AppState>) -> Background {
             }
         }
     });
+    let accounts = Arc::clone(&state.accounts);
+    let db = state.db.clone();
+    let account_changes = tokio::spawn(async move { accounts.follow_changes(&db).await });
     let upkeep = tokio::spawn(async move {
         let mut interval = tokio::time::interval(INTERVAL);
         interval.tick().await;
@@ -78,7 +81,7 @@ pub fn start(state: Arc<AppState>) -> Background {
             run_once(&state).await;
         }
     });
-    Background(vec![mail, key_watch, purging, upkeep])
+    Background(vec![mail, key_watch, purging, upkeep, account_changes])
 }
 
 async fn run_once(state: &AppState) {

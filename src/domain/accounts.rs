@@ -1,6 +1,6 @@
 //! Accounts as the rest of the service sees them: the user object, loaded in one query.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use poem_openapi::{Enum, Object};
@@ -9,8 +9,15 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{error::AuthError, profile_schema::ProfileSchema, usernames::Username};
-use crate::store::{self, profiles, users};
+use super::{
+    account_cache::AccountCache, error::AuthError, profile_schema::ProfileSchema,
+    usernames::Username,
+};
+use crate::store::{
+    self,
+    account_changes::{self, Announcement},
+    profiles, users,
+};
 
 /// The role that administers accounts; `AUTHGATE_ROLES` always contains it.
 pub const ADMIN_ROLE: &str = "admin";
@@ -172,10 +179,17 @@ pub fn stored_picture_path(user_id: Uuid, etag: &str) -> String {
     format!("/avatars/{user_id}?v={}", etag.trim_matches('"'))
 }
 
+/// The longest an account is answered from memory, however quiet its announcements: the
+/// bound on a stale answer should announcements ever go missing unnoticed (a connection
+/// pooler in transaction mode passes none on).
+const ACCOUNTS_KEPT_FOR: Duration = Duration::from_secs(10);
+
 /// Reads accounts.
 pub struct Accounts {
     /// Read connections (`store::connect_reads`): this part only reads, and on every request.
     reads: DatabaseConnection,
+    /// The accounts behind recent access tokens.
+    cache: AccountCache,
     schema: Arc<ProfileSchema>,
     /// `AUTHGATE_PUBLIC_URL`, the base of stored pictures' URLs.
     public_url: String,
@@ -189,6 +203,7 @@ impl Accounts {
     ) -> Accounts {
         Accounts {
             reads,
+            cache: AccountCache::new(ACCOUNTS_KEPT_FOR),
             schema,
             public_url,
         }
@@ -260,11 +275,45 @@ impl Accounts {
 
     /// The account behind a verified access token. A user deleted or disabled since the token
     /// was minted is refused: tokens are stateless, accounts are not.
-    pub async fn current(&self, user_id: Uuid) -> Result<Account, AuthError> {
-        match self.load(&self.reads, user_id).await? {
-            Some(account) if account.status == AccountStatus::Active => Ok(account),
-            _ => Err(AuthError::Unauthorized),
+    pub async fn current(&self, user_id: Uuid) -> Result<Arc<Account>, AuthError> {
+        let account = match self.cache.get(user_id) {
+            Some(account) => account,
+            None => {
+                let ticket = self.cache.ticket();
+                let account = self
+                    .load(&self.reads, user_id)
+                    .await?
+                    .ok_or(AuthError::Unauthorized)?;
+                let account = Arc::new(account);
+                self.cache.keep(ticket, Arc::clone(&account));
+                account
+            }
+        };
+        if account.status != AccountStatus::Active {
+            return Err(AuthError::Unauthorized);
         }
+        Ok(account)
+    }
+
+    /// These accounts changed: the next request behind each reads it again.
+    pub fn forget(&self, user_ids: &[Uuid]) {
+        self.cache.forget(user_ids);
+    }
+
+    /// Accounts may have changed without a word (an operator's SQL, heard only later): every
+    /// request reads its account again.
+    pub fn forget_all(&self) {
+        self.cache.forget_all();
+    }
+
+    /// Follows the database's announcements of account changes, for as long as it is polled.
+    pub async fn follow_changes(&self, db: &DatabaseConnection) {
+        account_changes::follow(db, |heard| match heard {
+            Announcement::Listening => self.cache.set_listening(true),
+            Announcement::Changed(user_id) => self.cache.forget(&[user_id]),
+            Announcement::Lost => self.cache.set_listening(false),
+        })
+        .await;
     }
 
     /// The account just written in a committed transaction.

@@ -6,6 +6,7 @@
 //! Types that cross the API boundary (the user object, token pairs, sessions) derive their
 //! OpenAPI schema where they are defined, so the document cannot drift from the code.
 
+pub mod account_cache;
 pub mod accounts;
 pub mod audit;
 pub mod blocking_pool;

@@ -63,7 +63,7 @@ pub struct DataExport {
     /// When this document was made.
     pub exported_at: DateTime<Utc>,
     /// The user object, with its profile, `metadata` and `app_metadata`.
-    pub user: Account,
+    pub user: Arc<Account>,
     /// The sessions that can still be refreshed, as `GET /auth/sessions` lists them.
     pub sessions: Vec<SessionView>,
     /// Devices remembered at two-factor sign-in.
@@ -93,7 +93,7 @@ impl MyData {
     /// `current` among the sessions.
     pub async fn export(
         &self,
-        account: Account,
+        account: Arc<Account>,
         session_id: Uuid,
     ) -> Result<DataExport, AuthError> {
         let sessions = self.sessions.list(account.id, session_id).await?;

@@ -2,6 +2,7 @@
 //! holding its sea-orm entity and every query on it, named for what it does. Nothing outside
 //! this folder writes a query.
 
+pub mod account_changes;
 pub mod audit;
 pub mod avatars;
 pub mod codes;

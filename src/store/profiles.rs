@@ -2,6 +2,8 @@
 
 use sea_orm::{ActiveValue::Set, entity::prelude::*, sea_query::OnConflict};
 
+use super::account_changes;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "profiles")]
 pub struct Model {
@@ -46,6 +48,7 @@ pub async fn find(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<Option<M
 }
 
 pub async fn insert_empty(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<(), DbErr> {
+    account_changes::note(user_id);
     Entity::insert(ActiveModel::from(empty(user_id)))
         .exec(conn)
         .await?;
@@ -55,6 +58,7 @@ pub async fn insert_empty(conn: &impl ConnectionTrait, user_id: Uuid) -> Result<
 /// Writes the whole profile, creating the row should it ever be missing (rather than failing
 /// the request).
 pub async fn save(conn: &impl ConnectionTrait, profile: Model) -> Result<(), DbErr> {
+    account_changes::note(profile.user_id);
     Entity::insert(ActiveModel {
         user_id: Set(profile.user_id),
         bio: Set(profile.bio),

@@ -8,7 +8,7 @@ use sea_orm::{
     sea_query::{Alias, Expr, ExprTrait, LikeExpr, LockType},
 };
 
-use super::{SecretText, mfa_challenges, profiles};
+use super::{SecretText, account_changes, mfa_challenges, profiles};
 
 #[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
@@ -198,6 +198,7 @@ pub async fn replace_registration(
     registration: Registration,
     now: DateTime<Utc>,
 ) -> Result<Model, DbErr> {
+    account_changes::note(user.id);
     ActiveModel {
         id: Set(user.id),
         registrations: Set(user.registrations.saturating_add(1)),
@@ -229,6 +230,7 @@ pub async fn mark_verified_and_signed_in(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Model, DbErr> {
+    account_changes::note(id);
     ActiveModel {
         id: Set(id),
         is_verified: Set(true),
@@ -248,6 +250,7 @@ pub async fn record_login(
     upgraded_hash: Option<String>,
     now: DateTime<Utc>,
 ) -> Result<Model, DbErr> {
+    account_changes::note(id);
     ActiveModel {
         id: Set(id),
         last_login_at: Set(Some(now)),
@@ -267,6 +270,7 @@ pub async fn set_password(
     verified: bool,
     now: DateTime<Utc>,
 ) -> Result<Model, DbErr> {
+    account_changes::note(id);
     ActiveModel {
         id: Set(id),
         password_hash: Set(password_hash.into()),
@@ -300,6 +304,7 @@ pub async fn update(
     changes: AccountChanges,
     now: DateTime<Utc>,
 ) -> Result<Model, DbErr> {
+    account_changes::note(id);
     let username_key = changes
         .username
         .as_ref()
@@ -370,6 +375,7 @@ pub async fn touch_last_seen(
     now: DateTime<Utc>,
     stale: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    account_changes::note(id);
     Entity::update_many()
         .col_expr(Column::LastSeenAt, Expr::value(now))
         .filter(Column::Id.eq(id))
@@ -428,6 +434,7 @@ pub async fn delete_if_due(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, DbErr> {
+    account_changes::note(id);
     let result = Entity::delete_many()
         .filter(Column::Id.eq(id))
         .filter(due_for_purge_at(now))
@@ -447,6 +454,7 @@ fn due_for_purge_at(now: DateTime<Utc>) -> Condition {
 /// Deletes an account whose row the caller holds locked; its profile, picture, sessions,
 /// refresh tokens and codes go with it (the foreign keys cascade).
 pub async fn delete(conn: &impl ConnectionTrait, id: Uuid) -> Result<bool, DbErr> {
+    account_changes::note(id);
     let result = Entity::delete_by_id(id).exec(conn).await?;
     Ok(result.rows_affected == 1)
 }
@@ -459,6 +467,7 @@ pub async fn set_mfa_methods(
     id: Uuid,
     methods: &[&str],
 ) -> Result<(), DbErr> {
+    account_changes::note(id);
     let stored = serde_json::to_string(methods).unwrap_or_else(|_| "[]".into());
     Entity::update_many()
         .col_expr(Column::MfaMethods, Expr::value(stored))
@@ -476,6 +485,7 @@ pub async fn set_status(
     deletion_scheduled_for: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Result<Model, DbErr> {
+    account_changes::note(id);
     ActiveModel {
         id: Set(id),
         status: Set(status.to_string()),

@@ -1,10 +1,16 @@
 //! Accounts over their life (§10): usernames, sign-in by username, metadata and the profile
 //! schema, restoring an account pending deletion.
 
+use std::time::{Duration, Instant};
+
 use reqwest::Method;
+use sea_orm::ConnectionTrait;
 use serde_json::json;
 
-use crate::helpers::{Db, PASSWORD, TestApp};
+use crate::{
+    deletion::request_deletion,
+    helpers::{Db, PASSWORD, Reply, TestApp},
+};
 
 /// A mentoring platform's profile survey.
 const SURVEY: &str = r#"{
@@ -17,6 +23,33 @@ const SURVEY: &str = r#"{
   "required": ["department", "year"],
   "additionalProperties": false
 }"#;
+
+/// How long an instance may take to hear a change committed elsewhere: milliseconds on
+/// PostgreSQL's announcements, far less than this.
+const HEARING_TIME: Duration = Duration::from_secs(5);
+
+/// Asks `GET /auth/me` with `token` until the answer satisfies `heard`, failing after
+/// [`HEARING_TIME`]: the answer once it does.
+async fn me_until(app: &TestApp, token: &str, heard: impl Fn(&Reply) -> bool) -> Reply {
+    let started = Instant::now();
+    loop {
+        let reply = app.get("/auth/me", Some(token)).await;
+        if heard(&reply) {
+            return reply;
+        }
+        assert!(
+            started.elapsed() < HEARING_TIME,
+            "the change was not heard: {} {}",
+            reply.status,
+            reply.text
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn first_name_is(name: &'static str) -> impl Fn(&Reply) -> bool {
+    move |reply| reply.status == 200 && reply.body["first_name"] == name
+}
 
 async fn register_named(app: &TestApp, email: &str, username: &str) -> crate::helpers::Reply {
     app.post(
@@ -221,4 +254,108 @@ db_tests! {
             .await
             .expect(409, Some("not_pending_deletion"));
     }
+
+    async fn an_instance_hears_what_another_changed_in_an_account_it_read(db: Db) {
+        let first = TestApp::spawn(db).await;
+        let second = first.spawn_alongside(|_| {}).await;
+        let signed_in = first.verified_user("jane@example.com").await;
+        let token = signed_in["access"].as_str().unwrap();
+        // The second instance reads the account (and, on PostgreSQL, keeps it).
+        me_until(&second, token, |reply| reply.status == 200).await;
+
+        first
+            .request(Method::PATCH, "/auth/me", Some(token), Some(json!({"first_name": "Jane"})))
+            .await
+            .expect(200, None);
+        me_until(&second, token, first_name_is("Jane")).await;
+
+        request_deletion(&first, Some(token)).await.expect(202, None);
+        me_until(&second, token, |reply| reply.status == 401).await;
+    }
+
+    async fn the_app_hears_an_account_changed_behind_its_back(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let signed_in = app.verified_user("jane@example.com").await;
+        let token = signed_in["access"].as_str().unwrap();
+        app.get("/auth/me", Some(token)).await.expect(200, None);
+
+        // Not `app.execute`, which tells the app: an operator's SQL does not.
+        let behind_its_back = |sql: &'static str| async {
+            app.state.db.execute_unprepared(sql).await.expect("statement runs");
+        };
+        behind_its_back("UPDATE users SET first_name = 'Jane'").await;
+        me_until(&app, token, first_name_is("Jane")).await;
+        behind_its_back("UPDATE profiles SET bio = 'Astronomer'").await;
+        let reply = me_until(&app, token, |reply| reply.body["profile"]["bio"] == "Astronomer").await;
+        reply.expect(200, None);
+        behind_its_back("UPDATE users SET status = 'disabled', is_active = false").await;
+        me_until(&app, token, |reply| reply.status == 401).await;
+    }
+
+    async fn an_account_change_made_by_a_request_is_seen_by_the_next_one_at_once(db: Db) {
+        let app = TestApp::spawn(db).await;
+        let signed_in = app.verified_user("jane@example.com").await;
+        let token = signed_in["access"].as_str().unwrap();
+        for name in ["Jane", "Janet", "Jo"] {
+            app.get("/auth/me", Some(token)).await.expect(200, None);
+            app.request(Method::PATCH, "/auth/me", Some(token), Some(json!({"first_name": name})))
+                .await
+                .expect(200, None);
+            let me = app.get("/auth/me", Some(token)).await;
+            assert_eq!(me.body["first_name"], name, "{}", me.text);
+        }
+        app.get("/auth/me", Some(token)).await.expect(200, None);
+        request_deletion(&app, Some(token)).await.expect(202, None);
+        app.get("/auth/me", Some(token)).await.expect(401, Some("unauthorized"));
+    }
+}
+
+/// The connection that hears PostgreSQL's announcements drops: a change made meanwhile is not
+/// missed, and once the app listens again it keeps and hears as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_change_is_missed_while_the_announcements_are_lost() {
+    let Some(db) = Db::postgres() else {
+        eprintln!("TEST_DATABASE_URL is not set: PostgreSQL-only test skipped");
+        return;
+    };
+    let app = TestApp::spawn(db).await;
+    let signed_in = app.verified_user("jane@example.com").await;
+    let token = signed_in["access"].as_str().unwrap();
+    let listeners = "SELECT pid::text FROM pg_stat_activity \
+                     WHERE datname = current_database() AND query LIKE 'LISTEN%'";
+    let started = Instant::now();
+    while app.query_strings(listeners).await.len() != 1 {
+        assert!(started.elapsed() < HEARING_TIME, "the app does not listen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.get("/auth/me", Some(token)).await.expect(200, None);
+
+    let cut = app
+        .query_strings(&format!(
+            "SELECT pg_terminate_backend(pid::int)::text FROM ({listeners}) AS listening(pid)"
+        ))
+        .await;
+    assert_eq!(cut, ["true"]);
+    app.state
+        .db
+        .execute_unprepared("UPDATE users SET first_name = 'Jane'")
+        .await
+        .unwrap();
+    me_until(&app, token, first_name_is("Jane")).await;
+
+    let started = Instant::now();
+    while app.query_strings(listeners).await.len() != 1 {
+        assert!(
+            started.elapsed() < HEARING_TIME,
+            "the app does not listen again"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    app.get("/auth/me", Some(token)).await.expect(200, None);
+    app.state
+        .db
+        .execute_unprepared("UPDATE users SET first_name = 'Janet'")
+        .await
+        .unwrap();
+    me_until(&app, token, first_name_is("Janet")).await;
 }

@@ -519,13 +519,18 @@ impl TestApp {
         self.count(&format!("{table} WHERE {condition}")).await
     }
 
-    /// Runs a statement against the app's database (to disable a user, say).
+    /// Runs a statement against the app's database (to disable a user, say), behind the
+    /// service's back. On PostgreSQL the app hears of a changed account a moment after the
+    /// commit; the test goes on at once, so the app is told to read every account afresh
+    /// (`accounts::the_app_hears_an_account_changed_behind_its_back` waits for the
+    /// announcement instead).
     pub async fn execute(&self, sql: &str) {
         self.state
             .db
             .execute_unprepared(sql)
             .await
             .expect("statement runs");
+        self.state.accounts.forget_all();
     }
 }
 
