@@ -452,3 +452,17 @@ async fn trace_logs_carry_no_database_or_smtp_password() {
         assert!(leaks.is_empty(), "{password} logged:\n{}", leaks.join("\n"));
     }
 }
+
+/// SQLite is built with the query planner's stability guarantee (`.cargo/config.toml`):
+/// without it, every query with `LIMIT ?` was parsed and planned again on each run.
+#[tokio::test]
+async fn sqlite_plans_each_statement_once() {
+    let app = TestApp::spawn(Db::Sqlite).await;
+    let options = app
+        .query_strings("SELECT compile_options FROM pragma_compile_options")
+        .await;
+    assert!(
+        options.iter().any(|option| option == "ENABLE_QPSG"),
+        "{options:?}"
+    );
+}
