@@ -21,7 +21,8 @@ use crate::{
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_access_token")]
 pub struct BearerAuth(pub Caller);
 
-/// Who is calling: the token's claims and the account, loaded once per request.
+/// Who is calling: the token's claims and the account, as it is now (from memory or the
+/// database, see `Accounts::current`), found once per request.
 pub struct Caller {
     pub claims: AccessClaims,
     pub account: Arc<Account>,

@@ -285,7 +285,9 @@ impl Accounts {
                     .await?
                     .ok_or(AuthError::Unauthorized)?;
                 let account = Arc::new(account);
-                self.cache.keep(ticket, Arc::clone(&account));
+                if let Some(ticket) = ticket {
+                    self.cache.keep(ticket, Arc::clone(&account));
+                }
                 account
             }
         };

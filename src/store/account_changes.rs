@@ -46,15 +46,11 @@ pub enum Announcement {
     Lost,
 }
 
-/// Whether the database announces account changes: PostgreSQL does.
-pub fn announces_changes(db: &DatabaseConnection) -> bool {
-    db.get_database_backend() == DbBackend::Postgres
-}
-
 /// Hears the database's announcements of account changes for as long as it is polled,
 /// listening again after any failure. Returns at once when the database announces nothing.
 pub async fn follow(db: &DatabaseConnection, hear: impl Fn(Announcement)) {
-    if !announces_changes(db) {
+    // Only PostgreSQL announces changes.
+    if db.get_database_backend() != DbBackend::Postgres {
         return;
     }
     let pool = db.get_postgres_connection_pool();

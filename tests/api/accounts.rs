@@ -323,11 +323,14 @@ async fn no_change_is_missed_while_the_announcements_are_lost() {
     let token = signed_in["access"].as_str().unwrap();
     let listeners = "SELECT pid::text FROM pg_stat_activity \
                      WHERE datname = current_database() AND query LIKE 'LISTEN%'";
-    let started = Instant::now();
-    while app.query_strings(listeners).await.len() != 1 {
-        assert!(started.elapsed() < HEARING_TIME, "the app does not listen");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let listening = async || {
+        let started = Instant::now();
+        while app.query_strings(listeners).await.len() != 1 {
+            assert!(started.elapsed() < HEARING_TIME, "the app does not listen");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    listening().await;
     app.get("/auth/me", Some(token)).await.expect(200, None);
 
     let cut = app
@@ -343,14 +346,8 @@ async fn no_change_is_missed_while_the_announcements_are_lost() {
         .unwrap();
     me_until(&app, token, first_name_is("Jane")).await;
 
-    let started = Instant::now();
-    while app.query_strings(listeners).await.len() != 1 {
-        assert!(
-            started.elapsed() < HEARING_TIME,
-            "the app does not listen again"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Listening again.
+    listening().await;
     app.get("/auth/me", Some(token)).await.expect(200, None);
     app.state
         .db
